@@ -1,0 +1,66 @@
+using System.Reflection;
+using Fjord.Protocol;
+
+namespace Fjord.Cli;
+
+/// <summary>
+/// The <c>fjord</c> executable's top level: one verb per operator task, each with Kafka-style
+/// flags. Verbs are added as the subsystems behind them exist.
+/// </summary>
+public static class CommandLine
+{
+    private sealed record Verb(string Name, string Summary, Func<string[], TextWriter, TextWriter, int> Run);
+
+    private static readonly Verb[] Verbs =
+    [
+        new("version", "print Fjord's version and the Kafka API versions it knows", Version),
+        new("apis", "list every Kafka API with its version range and listeners", Apis),
+    ];
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            PrintHelp(stdout);
+            return 0;
+        }
+        var verb = Verbs.FirstOrDefault(v => v.Name == args[0]);
+        if (verb is null)
+        {
+            stderr.WriteLine($"fjord: unknown command '{args[0]}'. Run 'fjord --help' for the list.");
+            return 2;
+        }
+        return verb.Run(args[1..], stdout, stderr);
+    }
+
+    private static void PrintHelp(TextWriter o)
+    {
+        o.WriteLine("fjord — a Kafka-compatible event-streaming platform with a built-in KRaft metadata quorum");
+        o.WriteLine();
+        o.WriteLine("usage: fjord <command> [options]");
+        o.WriteLine();
+        o.WriteLine("commands:");
+        foreach (var v in Verbs) o.WriteLine($"  {v.Name,-12} {v.Summary}");
+        o.WriteLine();
+        o.WriteLine("'fjord <command> --help' describes a command.");
+    }
+
+    private static string FjordVersion() =>
+        typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    private static int Version(string[] args, TextWriter o, TextWriter e)
+    {
+        o.WriteLine($"fjord {FjordVersion()}");
+        o.WriteLine($"{KafkaApis.All.Count} Kafka APIs, {MetadataRecordTypes.All.Count} metadata record types");
+        return 0;
+    }
+
+    private static int Apis(string[] args, TextWriter o, TextWriter e)
+    {
+        if (args.Contains("--help")) { o.WriteLine("usage: fjord apis\n  one line per Kafka API: key, name, versions, first flexible version, listeners"); return 0; }
+        o.WriteLine($"{"KEY",4}  {"NAME",-32} {"VERSIONS",-9} {"FLEXIBLE",-9} LISTENERS");
+        foreach (var api in KafkaApis.All)
+            o.WriteLine($"{api.ApiKey,4}  {api.Name,-32} {api.Versions,-9} {api.FlexibleVersions,-9} {string.Join(",", api.Listeners)}");
+        return 0;
+    }
+}

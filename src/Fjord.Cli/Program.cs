@@ -1,0 +1,3 @@
+using Fjord.Cli;
+
+return CommandLine.Run(args, Console.Out, Console.Error);
