@@ -1,0 +1,16 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using Fjord.Benchmarks;
+
+// One command runs every benchmark and prints each figure beside the reference it is held to:
+//   dotnet run -c Release --project bench/Fjord.Benchmarks            (all)
+//   dotnet run -c Release --project bench/Fjord.Benchmarks -- --filter '*Metadata*'
+var config = ManualConfig.Create(DefaultConfig.Instance)
+    .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10).WithId("fjord"))
+    .AddDiagnoser(MemoryDiagnoser.Default)
+    .WithOptions(ConfigOptions.DisableLogFile);
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(Throughput).Assembly).Run(args.Length == 0 ? ["--filter", "*"] : args, config);
+Throughput.PrintTable(summaries);
