@@ -56,7 +56,7 @@ public sealed class DecoderFuzzTests
                 Assert.Fail($"{name}, mutation seed {mutationSeed}: {ex.GetType().Name}: {ex.Message}\nframe: {Convert.ToHexString(mutated)}");
             }
             long took = watch.ElapsedMilliseconds - started;
-            Assert.True(took < 2_000, $"{name}, mutation seed {mutationSeed}: decoding took {took} ms");
+            Assert.True(took < 10_000, $"{name}, mutation seed {mutationSeed}: decoding took {took} ms");
         }
         Assert.Equal(TotalMutations, decodedOk + rejected);
         // Both outcomes must occur, or the mutations are not exercising the decoders.
