@@ -12,5 +12,12 @@ var config = ManualConfig.Create(DefaultConfig.Instance)
     .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10).WithId("fjord"))
     .AddDiagnoser(MemoryDiagnoser.Default)
     .WithOptions(ConfigOptions.DisableLogFile);
-var summaries = BenchmarkSwitcher.FromAssembly(typeof(Throughput).Assembly).Run(args.Length == 0 ? ["--filter", "*"] : args, config);
-Throughput.PrintTable(summaries);
+//   dotnet run -c Release --project bench/Fjord.Benchmarks -- storage   (only the storage throughput run)
+bool storageOnly = args is ["storage"];
+if (!storageOnly)
+{
+    var summaries = BenchmarkSwitcher.FromAssembly(typeof(Throughput).Assembly).Run(args.Length == 0 ? ["--filter", "*"] : args, config);
+    Throughput.PrintTable(summaries);
+}
+if (args.Length == 0 || storageOnly)
+    StorageThroughput.Run(Path.GetTempPath());
