@@ -15,6 +15,7 @@ public static class CommandLine
     [
         new("version", "print Fjord's version and the Kafka API versions it knows", Version),
         new("apis", "list every Kafka API with its version range and listeners", Apis),
+        new("storage", "format and inspect log directories (random-uuid, format, info)", StorageCommand.Run),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)

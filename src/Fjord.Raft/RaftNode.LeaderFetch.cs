@@ -1,0 +1,176 @@
+using Fjord.Common;
+using Fjord.Protocol.Messages;
+
+namespace Fjord.Raft;
+
+/// <summary>The leader's side of Fetch: validation, divergence, high watermark, long polls.</summary>
+public sealed partial class RaftNode
+{
+    /// <summary>An empty fetch waiting for data (at most one per replica), answered at the latest at its deadline.</summary>
+    private sealed record ParkedFetch(RaftMessage Request, long FetchOffset, int MaxBytes, long Deadline);
+
+    private readonly List<ParkedFetch> _parked = [];
+
+    private long EarliestParkedFetchDeadline => _parked.Count == 0 ? long.MaxValue : _parked.Min(f => f.Deadline);
+
+    /// <summary>
+    /// Kafka's order of checks: cluster id, request shape, epoch (lower → FENCED_LEADER_EPOCH,
+    /// higher → UNKNOWN_LEADER_EPOCH, ours but not leader → NOT_LEADER_OR_FOLLOWER), then divergence
+    /// of the fetcher's log from ours (answered with DivergingEpoch and no records). A valid fetch
+    /// offset of a voter is its durable end offset and may advance the high watermark. A fetch
+    /// that finds no records, did not move the high watermark and may wait is parked.
+    /// </summary>
+    private void HandleFetchRequest(RaftMessage message, FetchRequest request, long now)
+    {
+        if (!ClusterMatches(request.ClusterId))
+        {
+            Respond(message, RaftRpc.FetchError(ErrorCode.InconsistentClusterId));
+            return;
+        }
+        if (RaftRpc.Single(request) is not { } p)
+        {
+            Respond(message, RaftRpc.FetchError(ErrorCode.InvalidRequest));
+            return;
+        }
+        if (request.MaxWaitMs < 0 || p.FetchOffset < 0 || p.LastFetchedEpoch < 0 || p.LastFetchedEpoch > p.CurrentLeaderEpoch)
+        {
+            Respond(message, EmptyFetchResponse(ErrorCode.InvalidRequest));
+            return;
+        }
+        var error = p.CurrentLeaderEpoch < Epoch ? ErrorCode.FencedLeaderEpoch
+            : p.CurrentLeaderEpoch > Epoch ? ErrorCode.UnknownLeaderEpoch
+            : _quorum.State is not LeaderState ? ErrorCode.NotLeaderOrFollower
+            : ErrorCode.None;
+        if (error != ErrorCode.None)
+        {
+            Respond(message, EmptyFetchResponse(error));
+            return;
+        }
+
+        var leader = (LeaderState)_quorum.State;
+        int replicaId = RaftRpc.ReplicaId(request);
+        if (leader.IsVoter(replicaId) && replicaId != NodeId)
+        {
+            leader.RecordVoterFetch(replicaId, now);
+            leader.Acknowledge(replicaId);
+        }
+        if (Divergence(p.FetchOffset, p.LastFetchedEpoch) is { } diverging)
+        {
+            Respond(message, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset,
+                ReadOnlyMemory<byte>.Empty, diverging));
+            return;
+        }
+
+        bool advanced = replicaId >= 0 && replicaId != NodeId && leader.UpdateReplica(replicaId, p.FetchOffset, _log.EndOffset, now);
+        if (advanced) OnLeaderHighWatermarkAdvanced(leader, now);
+
+        int maxBytes = MaxBytes(request.MaxBytes, p.PartitionMaxBytes);
+        var records = ReadForFetch(p.FetchOffset, maxBytes);
+        if (records.IsEmpty && !advanced && request.MaxWaitMs > 0)
+        {
+            Park(message, p.FetchOffset, maxBytes, now + request.MaxWaitMs, now);
+            return;
+        }
+        Respond(message, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, records));
+    }
+
+    /// <summary>
+    /// Where the fetcher's log stops matching ours, or null when it matches up to its fetch offset:
+    /// the largest epoch ≤ its last fetched epoch that we hold, and where that epoch ends in our log.
+    /// An empty fetcher log (fetch offset = log start) always matches; when we hold no batch of an
+    /// epoch that old, the answer is (epoch 0, log start): truncate everything.
+    /// </summary>
+    private OffsetAndEpoch? Divergence(long fetchOffset, int lastFetchedEpoch)
+    {
+        if (fetchOffset == _log.StartOffset) return null;
+        var end = _log.EndOffsetForEpoch(lastFetchedEpoch);
+        if (end.Epoch < 0) return new OffsetAndEpoch(_log.StartOffset, 0);
+        if (end.Epoch != lastFetchedEpoch || end.Offset < fetchOffset) return end;
+        return null;
+    }
+
+    private int MaxBytes(int requestMaxBytes, int partitionMaxBytes)
+    {
+        int max = _config.FetchMaxBytes;
+        if (requestMaxBytes > 0) max = Math.Min(max, requestMaxBytes);
+        if (partitionMaxBytes > 0) max = Math.Min(max, partitionMaxBytes);
+        return max;
+    }
+
+    /// <summary>Whole batches from <paramref name="fetchOffset"/> up to the log end, copied: the
+    /// response outlives this call, the log's buffer may not.</summary>
+    private ReadOnlyMemory<byte> ReadForFetch(long fetchOffset, int maxBytes) =>
+        fetchOffset >= _log.EndOffset ? ReadOnlyMemory<byte>.Empty : _log.Read(fetchOffset, maxBytes, _log.EndOffset).ToArray();
+
+    private FetchResponse EmptyFetchResponse(ErrorCode error) =>
+        RaftRpc.FetchResponse(error, Epoch, _quorum.State.LeaderId, -1, _log.StartOffset, ReadOnlyMemory<byte>.Empty);
+
+    private void Park(RaftMessage message, long fetchOffset, int maxBytes, long deadline, long now)
+    {
+        int earlier = _parked.FindIndex(f => f.Request.Source == message.Source);
+        if (earlier >= 0)
+        {
+            var old = _parked[earlier];
+            _parked.RemoveAt(earlier);
+            AnswerParkedFetch(old, now);
+        }
+        _parked.Add(new ParkedFetch(message, fetchOffset, maxBytes, deadline));
+    }
+
+    private void AnswerParkedFetch(ParkedFetch fetch, long now)
+    {
+        if (_quorum.State is LeaderState leader)
+        {
+            var records = ReadForFetch(fetch.FetchOffset, fetch.MaxBytes);
+            Respond(fetch.Request, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, records));
+        }
+        else Respond(fetch.Request, EmptyFetchResponse(ErrorCode.NotLeaderOrFollower));
+        _trace?.Invoke($"t={now} answered parked fetch from {fetch.Request.Source} at {fetch.FetchOffset}");
+    }
+
+    /// <summary>New data, a new high watermark, or the end of leadership: every parked fetch is answered.</summary>
+    private void CompleteAllParkedFetches(long now)
+    {
+        if (_parked.Count == 0) return;
+        var parked = _parked.ToArray();
+        _parked.Clear();
+        foreach (var fetch in parked) AnswerParkedFetch(fetch, now);
+    }
+
+    private void ExpireParkedFetches(long now)
+    {
+        for (int i = 0; i < _parked.Count;)
+        {
+            if (now >= _parked[i].Deadline)
+            {
+                var fetch = _parked[i];
+                _parked.RemoveAt(i);
+                AnswerParkedFetch(fetch, now);
+            }
+            else i++;
+        }
+    }
+
+    private void OnLeaderHighWatermarkAdvanced(LeaderState leader, long now)
+    {
+        AdvanceHighWatermark(leader.HighWatermark!.Value);
+        CompleteAllParkedFetches(now);
+    }
+
+    /// <summary>Appends as leader and flushes (the leader's own progress is its flushed end offset).</summary>
+    private void AppendAsLeader(LeaderState leader, byte[] batch, long now)
+    {
+        _log.AppendAsLeader(batch, leader.Epoch);
+        _log.Flush();
+        if (leader.UpdateLocalEndOffset(_log.FlushedOffset, now)) OnLeaderHighWatermarkAdvanced(leader, now);
+    }
+
+    /// <summary>Candidate → Leader: the LEADER_CHANGE control batch opens the epoch at once, so the
+    /// high watermark can advance as soon as a majority has it.</summary>
+    private void BecomeLeader(long now)
+    {
+        var leader = _quorum.ToLeader(_log.EndOffset, now);
+        _trace?.Invoke($"t={now} elected leader of epoch {leader.Epoch} by [{string.Join(",", leader.GrantingVoters)}], epoch starts at {leader.EpochStartOffset}");
+        AppendAsLeader(leader, RaftBatches.LeaderChange(leader.Epoch, NodeId, _quorum.Voters, leader.GrantingVoters, now), now);
+    }
+}
