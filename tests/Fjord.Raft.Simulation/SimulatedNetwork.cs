@@ -23,7 +23,7 @@ internal sealed class SimulatedNetwork(Random random, FaultProfile faults)
         if (FaultsOn && random.NextDouble() < faults.DropRate) { Dropped++; return; }
         int copies = FaultsOn && random.NextDouble() < faults.DuplicateRate ? 2 : 1;
         for (int i = 0; i < copies; i++)
-            _inFlight.Enqueue(ThroughCodec(message), (now + random.Next(faults.MinDelayMs, faults.MaxDelayMs + 1), _sequence++));
+            _inFlight.Enqueue(Testing.RaftCodec.ThroughCodec(message), (now + random.Next(faults.MinDelayMs, faults.MaxDelayMs + 1), _sequence++));
     }
 
     public long NextDelivery => _inFlight.TryPeek(out _, out var key) ? key.At : long.MaxValue;
@@ -54,18 +54,6 @@ internal sealed class SimulatedNetwork(Random random, FaultProfile faults)
     public void Heal() => _cut.Clear();
 
     private bool IsCut(int from, int to) => _cut.Contains((from, to));
-
-    private static RaftMessage ThroughCodec(RaftMessage message)
-    {
-        var api = KafkaApis.Find(message.ApiKey) ?? throw new InvalidOperationException($"no API {message.ApiKey}");
-        short version = api.Versions.Highest;
-        var bytes = message.Body.Serialize(version);
-        var reader = new KafkaReader(bytes);
-        var type = message.IsRequest ? api.Request : api.Response;
-        var decoded = type.Read(ref reader, version);
-        reader.EnsureAtEnd(type.Schema.Name);
-        return message with { Body = decoded };
-    }
 }
 
 /// <summary>How hostile the network and the machines are while faults are on.</summary>

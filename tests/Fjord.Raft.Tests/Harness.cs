@@ -42,7 +42,7 @@ internal sealed class Harness
     public T Request<T>(int from, IKafkaMessage body) where T : IKafkaMessage
     {
         int id = ++_correlation;
-        Node.Handle(TestCluster.ThroughCodec(new RaftMessage(from, NodeId, id, true, body)), Now);
+        Node.Handle(Testing.RaftCodec.ThroughCodec(new RaftMessage(from, NodeId, id, true, body)), Now);
         var outbound = Node.DrainOutbound();
         Sent.AddRange(outbound);
         var answer = outbound.Single(m => !m.IsRequest && m.CorrelationId == id && m.Destination == from);
@@ -53,7 +53,7 @@ internal sealed class Harness
     public int Send(int from, IKafkaMessage body)
     {
         int id = ++_correlation;
-        Node.Handle(TestCluster.ThroughCodec(new RaftMessage(from, NodeId, id, true, body)), Now);
+        Node.Handle(Testing.RaftCodec.ThroughCodec(new RaftMessage(from, NodeId, id, true, body)), Now);
         return id;
     }
 
@@ -68,7 +68,7 @@ internal sealed class Harness
     }
 
     public void Answer(RaftMessage request, IKafkaMessage body) =>
-        Node.Handle(TestCluster.ThroughCodec(new RaftMessage(request.Destination, request.Source, request.CorrelationId, false, body)), Now);
+        Node.Handle(Testing.RaftCodec.ThroughCodec(new RaftMessage(request.Destination, request.Source, request.CorrelationId, false, body)), Now);
 
     public void PollAt(long now)
     {

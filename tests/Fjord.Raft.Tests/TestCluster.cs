@@ -96,7 +96,7 @@ internal sealed class TestCluster
                 Sent.Add(message);
                 if (_cut.Contains((message.Source, message.Destination)) || !Filter(message)) continue;
                 if (!Nodes.TryGetValue(message.Destination, out var target) || !target.Up) continue;
-                target.Raft.Handle(ThroughCodec(message), Now);
+                target.Raft.Handle(Testing.RaftCodec.ThroughCodec(message), Now);
             }
         }
     }
@@ -146,18 +146,5 @@ internal sealed class TestCluster
         Assert.NotNull(offset);
         DeliverAll();
         return offset.Value;
-    }
-
-    /// <summary>Encodes and decodes a message at its API's highest version, as the network would.</summary>
-    public static RaftMessage ThroughCodec(RaftMessage message)
-    {
-        var api = KafkaApis.Find(message.ApiKey) ?? throw new InvalidOperationException($"no API {message.ApiKey}");
-        short version = api.Versions.Highest;
-        var bytes = message.Body.Serialize(version);
-        var reader = new KafkaReader(bytes);
-        var type = message.IsRequest ? api.Request : api.Response;
-        var decoded = type.Read(ref reader, version);
-        reader.EnsureAtEnd(type.Schema.Name);
-        return message with { Body = decoded };
     }
 }
