@@ -33,35 +33,25 @@ internal sealed class ConfigReader(IReadOnlyDictionary<string, string> propertie
     public int Int(string key, int defaultValue, int min = int.MinValue, int max = int.MaxValue) =>
         OptionalInt(key, min, max) ?? defaultValue;
 
-    public int? OptionalInt(string key, int min = int.MinValue, int max = int.MaxValue)
-    {
-        var raw = Raw(key);
-        if (raw is null) return null;
-        if (!int.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value))
-            throw new ConfigException(key, raw, "not a 32-bit integer");
-        CheckRange(key, raw, value, min, max);
-        return value;
-    }
+    public int? OptionalInt(string key, int min = int.MinValue, int max = int.MaxValue) =>
+        OptionalNumber(key, min, max, "not a 32-bit integer");
 
-    public short Short(string key, short defaultValue, short min = short.MinValue)
-    {
-        var raw = Raw(key);
-        if (raw is null) return defaultValue;
-        if (!short.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out short value))
-            throw new ConfigException(key, raw, "not a 16-bit integer");
-        CheckRange(key, raw, value, min, short.MaxValue);
-        return value;
-    }
+    public short Short(string key, short defaultValue, short min = short.MinValue) =>
+        OptionalNumber(key, min, short.MaxValue, "not a 16-bit integer") ?? defaultValue;
 
     public long Long(string key, long defaultValue, long min = long.MinValue, long max = long.MaxValue) =>
         OptionalLong(key, min, max) ?? defaultValue;
 
-    public long? OptionalLong(string key, long min = long.MinValue, long max = long.MaxValue)
+    public long? OptionalLong(string key, long min = long.MinValue, long max = long.MaxValue) =>
+        OptionalNumber(key, min, max, "not a 64-bit integer");
+
+    /// <summary>An integer setting: absent → null; unparsable or out of range → <see cref="ConfigException"/> naming the key.</summary>
+    private T? OptionalNumber<T>(string key, T min, T max, string notANumber) where T : struct, System.Numerics.IBinaryInteger<T>
     {
         var raw = Raw(key);
         if (raw is null) return null;
-        if (!long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
-            throw new ConfigException(key, raw, "not a 64-bit integer");
+        if (!T.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out T value))
+            throw new ConfigException(key, raw, notANumber);
         CheckRange(key, raw, value, min, max);
         return value;
     }
