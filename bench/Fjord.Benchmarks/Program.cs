@@ -13,11 +13,15 @@ var config = ManualConfig.Create(DefaultConfig.Instance)
     .AddDiagnoser(MemoryDiagnoser.Default)
     .WithOptions(ConfigOptions.DisableLogFile);
 //   dotnet run -c Release --project bench/Fjord.Benchmarks -- storage   (only the storage throughput run)
+//   dotnet run -c Release --project bench/Fjord.Benchmarks -- raft      (only the Raft commit run)
 bool storageOnly = args is ["storage"];
-if (!storageOnly)
+bool raftOnly = args is ["raft"];
+if (!storageOnly && !raftOnly)
 {
     var summaries = BenchmarkSwitcher.FromAssembly(typeof(Throughput).Assembly).Run(args.Length == 0 ? ["--filter", "*"] : args, config);
     Throughput.PrintTable(summaries);
 }
 if (args.Length == 0 || storageOnly)
     StorageThroughput.Run(Path.GetTempPath());
+if (args.Length == 0 || raftOnly)
+    RaftCommitBench.Run(Path.GetTempPath());

@@ -46,22 +46,47 @@ internal sealed class QuorumState
     private ElectionState? _persisted;
 
     public QuorumState(RaftConfig config, int localId, IReadOnlySet<int> voters, IQuorumStateStore store, Random random, Action<string>? trace)
+        : this(config, ReplicaKey.Of(localId), VoterSet.Static(voters), store, random, trace)
+    {
+    }
+
+    public QuorumState(RaftConfig config, ReplicaKey localKey, VoterSet voters, IQuorumStateStore store, Random random, Action<string>? trace)
     {
         _config = config;
-        LocalId = localId;
-        Voters = voters;
+        LocalKey = localKey;
+        VoterSet = voters;
         _store = store;
         _random = random;
         _trace = trace;
         State = new UnattachedState(0, null, long.MaxValue);
     }
 
-    public int LocalId { get; }
-    public IReadOnlySet<int> Voters { get; }
-    public bool IsVoter => Voters.Contains(LocalId);
-    public bool IsSoleVoter => IsVoter && Voters.Count == 1;
+    public ReplicaKey LocalKey { get; }
+    public int LocalId => LocalKey.Id;
+
+    /// <summary>The voter set in force (KIP-853: it changes as the log does; the node sets it).</summary>
+    public VoterSet VoterSet { get; set; }
+
+    /// <summary>Dynamic quorum: a leader, candidate or leader-to-follow need not be in this node's
+    /// (possibly stale) voter set; a static one insists that it is.</summary>
+    public bool Dynamic { get; init; }
+
+    /// <summary>The latest committed voter set (dynamic quorums; the node keeps it current).</summary>
+    public VoterSet? CommittedVoterSet { get; set; }
+
+    public IReadOnlySet<int> Voters => VoterSet.Ids;
+
+    /// <summary>Whether this node acts as a voter: it is in the set in force, or — dynamic quorums — in
+    /// the committed set while a change removing it is not committed yet (Raft's rule: it may still be
+    /// needed to commit that change, so it still votes and stands; it counts only the votes of the set
+    /// in force, itself included only when it is in it).</summary>
+    public bool IsVoter => VoterSet.IsVoter(LocalKey) || Dynamic && CommittedVoterSet is { } committed && committed.IsVoter(LocalKey);
+    public bool IsSoleVoter => IsVoter && VoterSet.Count == 1;
     public EpochState State { get; private set; }
     public int Epoch => State.Epoch;
+
+    /// <summary>Whether <paramref name="id"/> may be named leader (or be voted for) here.</summary>
+    public bool MayLead(int id) => id >= 0 && (Dynamic || Voters.Contains(id));
 
     /// <summary>Counts transitions, so the node can tell that the role changed under it.</summary>
     public long Version { get; private set; }
@@ -82,7 +107,7 @@ internal sealed class QuorumState
         }
         else if (election.VotedId == LocalId && election.LeaderId is null && IsVoter)
             Memory(new CandidateState(election.Epoch, Voters, LocalId, now + RandomElectionTimeoutMs(), 1), now);
-        else if (election.LeaderId is { } leader && Voters.Contains(leader))
+        else if (election.LeaderId is { } leader && MayLead(leader))
             Memory(new FollowerState(election.Epoch, leader, election.VotedId, _config.FetchTimeoutMs, now), now);
         else
             Memory(new UnattachedState(election.Epoch, IsVoter ? election.VotedId : null, ElectionDeadline(now)), now);
@@ -114,7 +139,7 @@ internal sealed class QuorumState
     /// <summary>Grants a real vote in the current epoch (the vote is written before anything is sent).</summary>
     public void GrantVote(int epoch, int candidateId, long now)
     {
-        bool allowed = IsVoter && epoch == Epoch && candidateId != LocalId && Voters.Contains(candidateId) && State.VotedId is null
+        bool allowed = (IsVoter || Dynamic) && epoch == Epoch && candidateId != LocalId && MayLead(candidateId) && State.VotedId is null
             && State.LeaderId is null && State is UnattachedState or ProspectiveState;
         if (!allowed) Invalid($"a vote for {candidateId} in epoch {epoch}");
         Durable(new UnattachedState(epoch, candidateId, ElectionDeadline(now)), now);
@@ -122,7 +147,7 @@ internal sealed class QuorumState
 
     public void ToFollower(int epoch, int leaderId, long now)
     {
-        if (leaderId == LocalId || !Voters.Contains(leaderId)) Invalid($"Follower({epoch}, leader {leaderId})");
+        if (leaderId == LocalId || !MayLead(leaderId)) Invalid($"Follower({epoch}, leader {leaderId})");
         if (epoch < Epoch) Invalid($"Follower({epoch}, leader {leaderId})");
         if (epoch == Epoch && (State is FollowerState or LeaderState or ResignedState || State.LeaderId is { } known && known != leaderId))
             Invalid($"Follower({epoch}, leader {leaderId})");
@@ -146,7 +171,7 @@ internal sealed class QuorumState
     public LeaderState ToLeader(long epochStartOffset, long now)
     {
         if (!IsVoter || State is not CandidateState { Tally.IsWon: true } c) throw Invalid("Leader");
-        var leader = new LeaderState(Epoch, LocalId, Voters, c.Tally.Granted, epochStartOffset, _config.FetchTimeoutMs, now);
+        var leader = new LeaderState(Epoch, LocalKey, VoterSet, c.Tally.Granted, epochStartOffset, _config.FetchTimeoutMs, now);
         Durable(leader, now);
         return leader;
     }

@@ -13,8 +13,38 @@ public sealed record RaftMessage(int Source, int Destination, int CorrelationId,
     public override string ToString() => $"{(IsRequest ? "→" : "←")} {Body.GetType().Name} {Source}→{Destination} #{CorrelationId}";
 }
 
+/// <summary>
+/// What <see cref="RaftNode.DrainCommitted"/> hands to the state machine, in order: committed
+/// batches, and — when the state before some offset is only available as a snapshot (after a
+/// restart, or a snapshot fetched from the leader) — a <see cref="SnapshotLoad"/>, after which
+/// batches continue from the snapshot's end offset.
+/// </summary>
+public abstract record CommittedItem
+{
+    /// <summary>The offset the next item continues from: a batch's last offset + 1, a snapshot's end offset.</summary>
+    public abstract long NextOffset { get; }
+}
+
 /// <summary>A batch the quorum has committed, handed to the state machine in offset order.</summary>
-public sealed record CommittedBatch(long BaseOffset, long LastOffset, int Epoch, long AppendTimestampMs, bool IsControl, ReadOnlyMemory<byte> Bytes);
+public sealed record CommittedBatch(long BaseOffset, long LastOffset, int Epoch, long AppendTimestampMs, bool IsControl, ReadOnlyMemory<byte> Bytes)
+    : CommittedItem
+{
+    public override long NextOffset => LastOffset + 1;
+}
+
+/// <summary>
+/// Replace the whole state with snapshot <paramref name="Id"/>: the state after every committed
+/// record below <c>Id.Offset</c>. <paramref name="Bytes"/> is the snapshot as Kafka lays it out:
+/// record batches opening with a SNAPSHOT_HEADER control batch and closing with a SNAPSHOT_FOOTER
+/// one; <see cref="ReadValues"/> gives the values of its data records.
+/// </summary>
+public sealed record SnapshotLoad(OffsetAndEpoch Id, ReadOnlyMemory<byte> Bytes) : CommittedItem
+{
+    public override long NextOffset => Id.Offset;
+
+    /// <summary>The values of the snapshot's data records, in order (control batches skipped).</summary>
+    public IReadOnlyList<byte[]> ReadValues(int maxBatchBytes = 64 * 1024 * 1024) => RaftSnapshotFormat.ReadValues(Bytes, maxBatchBytes);
+}
 
 public enum RaftRole { Unattached, Prospective, Candidate, Leader, Follower, Resigned }
 
@@ -28,4 +58,7 @@ public sealed record RaftConfig
     public int AppendLingerMs { get; init; } = 25;
     public int FetchMaxWaitMs { get; init; } = 500;
     public int FetchMaxBytes { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Largest snapshot chunk asked for (follower) and sent (leader) per FetchSnapshot.</summary>
+    public int FetchSnapshotMaxBytes { get; init; } = 8 * 1024 * 1024;
 }

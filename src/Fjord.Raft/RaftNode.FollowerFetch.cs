@@ -12,13 +12,15 @@ public sealed partial class RaftNode
     private void SendFetch(int destination, long now)
     {
         if (_log.FlushedOffset < _log.EndOffset) _log.Flush();
-        SendRequest(destination, RaftRpc.FetchRequest(_clusterId, NodeId, Epoch, LogEnd, _config.FetchMaxWaitMs, _config.FetchMaxBytes), now);
+        SendRequest(destination, RaftRpc.FetchRequest(_clusterId, NodeId, Epoch, LogEnd, _config.FetchMaxWaitMs, _config.FetchMaxBytes,
+            _membership.DirectoryId), now);
     }
 
     /// <summary>
     /// Epoch news first (a newer leader or epoch moves us; an observer learns the leader from any
-    /// voter's answer). Then, from our leader only: divergence → truncate; records → append, flush;
-    /// then high watermark = min(leader's, our end). Anything else backs off before the next fetch.
+    /// voter's answer). Then, from our leader only: divergence → truncate; a snapshot id → fetch that
+    /// snapshot (FetchSnapshot) instead; records → append, flush; then high watermark = min(leader's,
+    /// our end). Anything else backs off before the next fetch.
     /// </summary>
     private void HandleFetchResponse(int source, FetchResponse response, long now)
     {
@@ -40,6 +42,11 @@ public sealed partial class RaftNode
         if (p.DivergingEpoch.Epoch >= 0)
         {
             TruncateDivergingLog(new OffsetAndEpoch(p.DivergingEpoch.EndOffset, p.DivergingEpoch.Epoch), source, now);
+            return;
+        }
+        if (RaftRpc.SnapshotId(p) is { } snapshot)
+        {
+            StartSnapshotFetch(follower, source, snapshot, now);
             return;
         }
         var records = p.Records ?? ReadOnlyMemory<byte>.Empty;
@@ -68,6 +75,7 @@ public sealed partial class RaftNode
         }
         _log.AppendAsFollower(records[..reader.Position]);
         _log.Flush();
+        OnFollowerAppended(records[..reader.Position], now);
         return true;
     }
 
@@ -92,6 +100,7 @@ public sealed partial class RaftNode
             throw new InvalidOperationException($"node {NodeId}: leader {leaderId} asks to truncate to {target}, below the high watermark {_highWatermark}");
         _trace?.Invoke($"t={now} log diverges from leader {leaderId} at epoch {diverging.Epoch} end {diverging.Offset}: truncating {_log.EndOffset} → {target}");
         _log.TruncateTo(target);
+        OnTruncated(target, now);
         if (_log.EndOffset < _highWatermark)
             throw new InvalidOperationException($"node {NodeId}: truncation left the log end {_log.EndOffset} below the high watermark {_highWatermark}");
     }

@@ -15,8 +15,9 @@ public sealed partial class RaftNode
 
     /// <summary>
     /// Kafka's order of checks: cluster id, request shape, epoch (lower → FENCED_LEADER_EPOCH,
-    /// higher → UNKNOWN_LEADER_EPOCH, ours but not leader → NOT_LEADER_OR_FOLLOWER), then divergence
-    /// of the fetcher's log from ours (answered with DivergingEpoch and no records). A valid fetch
+    /// higher → UNKNOWN_LEADER_EPOCH, ours but not leader → NOT_LEADER_OR_FOLLOWER), then a fetch
+    /// our log cannot serve because it starts later (answered with SnapshotId: load that snapshot),
+    /// then divergence of the fetcher's log from ours (answered with DivergingEpoch and no records). A valid fetch
     /// offset of a voter is its durable end offset and may advance the high watermark. A fetch
     /// that finds no records, did not move the high watermark and may wait is parked.
     /// </summary>
@@ -49,19 +50,25 @@ public sealed partial class RaftNode
 
         var leader = (LeaderState)_quorum.State;
         int replicaId = RaftRpc.ReplicaId(request);
-        if (leader.IsVoter(replicaId) && replicaId != NodeId)
+        var replica = new ReplicaKey(replicaId, p.ReplicaDirectoryId);
+        if (leader.IsVoter(replica) && replicaId != NodeId)
         {
-            leader.RecordVoterFetch(replicaId, now);
+            leader.RecordVoterFetch(replica, now);
             leader.Acknowledge(replicaId);
+        }
+        if (SnapshotNeeded(p.FetchOffset, p.LastFetchedEpoch) is { } snapshot)
+        {
+            Respond(message, SnapshotAnswer(leader, snapshot));
+            return;
         }
         if (Divergence(p.FetchOffset, p.LastFetchedEpoch) is { } diverging)
         {
             Respond(message, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset,
-                ReadOnlyMemory<byte>.Empty, diverging));
+                ReadOnlyMemory<byte>.Empty, diverging, leaderEndpoint: LeaderEndpoint(NodeId)));
             return;
         }
 
-        bool advanced = replicaId >= 0 && replicaId != NodeId && leader.UpdateReplica(replicaId, p.FetchOffset, _log.EndOffset, now);
+        bool advanced = replicaId >= 0 && replicaId != NodeId && leader.UpdateReplica(replica, p.FetchOffset, _log.EndOffset, now);
         if (advanced) OnLeaderHighWatermarkAdvanced(leader, now);
 
         int maxBytes = MaxBytes(request.MaxBytes, p.PartitionMaxBytes);
@@ -71,14 +78,16 @@ public sealed partial class RaftNode
             Park(message, p.FetchOffset, maxBytes, now + request.MaxWaitMs, now);
             return;
         }
-        Respond(message, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, records));
+        Respond(message, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, records,
+            leaderEndpoint: LeaderEndpoint(NodeId)));
     }
 
     /// <summary>
     /// Where the fetcher's log stops matching ours, or null when it matches up to its fetch offset:
     /// the largest epoch ≤ its last fetched epoch that we hold, and where that epoch ends in our log.
-    /// An empty fetcher log (fetch offset = log start) always matches; when we hold no batch of an
-    /// epoch that old, the answer is (epoch 0, log start): truncate everything.
+    /// Asked only after <see cref="SnapshotNeeded"/> said no, so a fetch offset at our log start
+    /// matches; when we hold no batch of an epoch that old (only possible with a log starting at 0),
+    /// the answer is (epoch 0, log start): truncate everything.
     /// </summary>
     private OffsetAndEpoch? Divergence(long fetchOffset, int lastFetchedEpoch)
     {
@@ -97,13 +106,20 @@ public sealed partial class RaftNode
         return max;
     }
 
-    /// <summary>Whole batches from <paramref name="fetchOffset"/> up to the log end, copied: the
-    /// response outlives this call, the log's buffer may not.</summary>
+    /// <summary>Whole batches from <paramref name="fetchOffset"/> up to the log end (unflushed ones
+    /// included: a follower may hold what the leader has not flushed yet; only flushed offsets count
+    /// towards the high watermark). <see cref="IRaftLog.Read"/> hands over a buffer of its own, so
+    /// the response keeps it without another copy.</summary>
     private ReadOnlyMemory<byte> ReadForFetch(long fetchOffset, int maxBytes) =>
-        fetchOffset >= _log.EndOffset ? ReadOnlyMemory<byte>.Empty : _log.Read(fetchOffset, maxBytes, _log.EndOffset).ToArray();
+        fetchOffset >= _log.EndOffset ? ReadOnlyMemory<byte>.Empty : _log.Read(fetchOffset, maxBytes, _log.EndOffset);
+
+    private FetchResponse SnapshotAnswer(LeaderState leader, OffsetAndEpoch snapshot) =>
+        RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, ReadOnlyMemory<byte>.Empty,
+            snapshotId: snapshot, leaderEndpoint: LeaderEndpoint(NodeId));
 
     private FetchResponse EmptyFetchResponse(ErrorCode error) =>
-        RaftRpc.FetchResponse(error, Epoch, _quorum.State.LeaderId, -1, _log.StartOffset, ReadOnlyMemory<byte>.Empty);
+        RaftRpc.FetchResponse(error, Epoch, _quorum.State.LeaderId, -1, _log.StartOffset, ReadOnlyMemory<byte>.Empty,
+            leaderEndpoint: LeaderEndpoint(_quorum.State.LeaderId));
 
     private void Park(RaftMessage message, long fetchOffset, int maxBytes, long deadline, long now)
     {
@@ -119,12 +135,16 @@ public sealed partial class RaftNode
 
     private void AnswerParkedFetch(ParkedFetch fetch, long now)
     {
-        if (_quorum.State is LeaderState leader)
+        if (_quorum.State is not LeaderState leader)
+            Respond(fetch.Request, EmptyFetchResponse(ErrorCode.NotLeaderOrFollower));
+        else if (fetch.FetchOffset < _log.StartOffset) // a snapshot of ours moved the log start past it while it waited
+            Respond(fetch.Request, SnapshotAnswer(leader, _log.LatestSnapshotId!.Value));
+        else
         {
             var records = ReadForFetch(fetch.FetchOffset, fetch.MaxBytes);
-            Respond(fetch.Request, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, records));
+            Respond(fetch.Request, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, records,
+                leaderEndpoint: LeaderEndpoint(NodeId)));
         }
-        else Respond(fetch.Request, EmptyFetchResponse(ErrorCode.NotLeaderOrFollower));
         _trace?.Invoke($"t={now} answered parked fetch from {fetch.Request.Source} at {fetch.FetchOffset}");
     }
 
@@ -154,16 +174,13 @@ public sealed partial class RaftNode
     private void OnLeaderHighWatermarkAdvanced(LeaderState leader, long now)
     {
         AdvanceHighWatermark(leader.HighWatermark!.Value);
+        CompletePendingVoterChange(now);
         CompleteAllParkedFetches(now);
     }
 
-    /// <summary>Appends as leader and flushes (the leader's own progress is its flushed end offset).</summary>
-    private void AppendAsLeader(LeaderState leader, byte[] batch, long now)
-    {
-        _log.AppendAsLeader(batch, leader.Epoch);
-        _log.Flush();
-        if (leader.UpdateLocalEndOffset(_log.FlushedOffset, now)) OnLeaderHighWatermarkAdvanced(leader, now);
-    }
+    /// <summary>Appends as leader without flushing: the leader's own progress is its flushed end
+    /// offset, which <see cref="Flush"/> advances (after the driver has sent the new data to followers).</summary>
+    private void AppendAsLeader(LeaderState leader, byte[] batch) => _log.AppendAsLeader(batch, leader.Epoch);
 
     /// <summary>Candidate → Leader: the LEADER_CHANGE control batch opens the epoch at once, so the
     /// high watermark can advance as soon as a majority has it.</summary>
@@ -171,6 +188,7 @@ public sealed partial class RaftNode
     {
         var leader = _quorum.ToLeader(_log.EndOffset, now);
         _trace?.Invoke($"t={now} elected leader of epoch {leader.Epoch} by [{string.Join(",", leader.GrantingVoters)}], epoch starts at {leader.EpochStartOffset}");
-        AppendAsLeader(leader, RaftBatches.LeaderChange(leader.Epoch, NodeId, _quorum.Voters, leader.GrantingVoters, now), now);
+        AppendAsLeader(leader, RaftBatches.LeaderChange(leader.Epoch, NodeId, _quorum.Voters, leader.GrantingVoters, now));
+        if (Dynamic && _history.LatestOffset < 0 && _history.KRaftVersion >= 1) AppendBootstrapVoters(leader, now);
     }
 }

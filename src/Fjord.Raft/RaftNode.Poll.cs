@@ -23,17 +23,20 @@ public sealed partial class RaftNode
         {
             if (_quorum.IsSoleVoter || now >= state.ElectionDeadline) _quorum.ToProspective(now);
         }
-        else if (_requests.IsIdle)
+        else if (_requests.IsIdle && NextDiscoveryTarget(ref _discoveryCursor) is { } target)
         {
-            // An observer with no leader asks the voters in turn; answers name the leader.
-            SendFetch(NextDiscoveryTarget(ref _discoveryCursor), now);
+            // An observer with no leader asks the voters (or the bootstrap servers) in turn; answers name the leader.
+            SendFetch(target, now);
         }
     }
 
-    private int NextDiscoveryTarget(ref int cursor)
+    /// <summary>The bootstrap servers when configured (KIP-853), otherwise the other voters; null when there is nobody to ask.</summary>
+    private int? NextDiscoveryTarget(ref int cursor)
     {
-        var voters = _quorum.Voters;
-        int target = voters.ElementAt((int)((uint)cursor % (uint)voters.Count));
+        IReadOnlyList<int> targets = [.. _membership.BootstrapServers.Where(v => v != NodeId)];
+        if (targets.Count == 0) targets = [.. _quorum.Voters.Where(v => v != NodeId)];
+        if (targets.Count == 0) return null;
+        int target = targets[(int)((uint)cursor % (uint)targets.Count)];
         cursor++;
         return target;
     }
@@ -42,7 +45,8 @@ public sealed partial class RaftNode
     {
         if (state.Tally.IsWon)
         {
-            _quorum.ToCandidate(now);
+            // Deferring to a lower id whose pre-vote we granted (see ProspectiveState) until our deadline.
+            if (state.DeferringTo is null || now >= state.ElectionDeadline) _quorum.ToCandidate(now);
             return;
         }
         if (state.Tally.IsLost || now >= state.ElectionDeadline)
@@ -84,10 +88,17 @@ public sealed partial class RaftNode
             _quorum.ToResigned(state.PreferredSuccessors(), now);
             return;
         }
+        if (ShouldResignAfterRemoval(state))
+        {
+            _trace?.Invoke($"t={now} this leader's removal from the voters is committed: resigning");
+            _quorum.ToResigned(state.PreferredSuccessors(), now);
+            return;
+        }
         ExpireParkedFetches(now);
         foreach (var voter in state.Unacknowledged)
             if (_requests.CanSend(voter, now))
-                SendRequest(voter, RaftRpc.BeginQuorumEpochRequest(_clusterId, voter, NodeId, state.Epoch), now);
+                SendRequest(voter, RaftRpc.BeginQuorumEpochRequest(_clusterId, voter, NodeId, state.Epoch,
+                    _history.Voters.Find(voter)?.Key.DirectoryId ?? Fjord.Common.Uuid.Zero, _membership.LocalEndpoints), now);
     }
 
     private void PollFollower(FollowerState state, long now)
@@ -102,8 +113,14 @@ public sealed partial class RaftNode
         if (!_requests.IsIdle) return;
         // An observer whose leader stopped answering keeps following it but asks the voters in
         // turn (the leader among them), so that a newer leader is found.
-        int target = timedOut ? NextDiscoveryTarget(ref _discoveryCursor) : state.Leader;
-        SendFetch(target, now);
+        if (timedOut)
+        {
+            AbandonSnapshotFetch(now);
+            SendFetch(NextDiscoveryTarget(ref _discoveryCursor) ?? state.Leader, now);
+        }
+        else if (_snapshotFetch is { } fetch) SendFetchSnapshot(state.Leader, fetch, now);
+        else if (VoterUpdateNeeded(state, now) is { } desired) SendUpdateRaftVoter(state.Leader, desired, now);
+        else SendFetch(state.Leader, now);
     }
 
     private void PollResigned(ResignedState state, long now)
@@ -122,6 +139,7 @@ public sealed partial class RaftNode
     {
         foreach (var voter in tally.Unrecorded)
             if (voter != NodeId && _requests.CanSend(voter, now))
-                SendRequest(voter, RaftRpc.VoteRequest(_clusterId, voter, replicaEpoch, NodeId, LogEnd, preVote), now, preVote);
+                SendRequest(voter, RaftRpc.VoteRequest(_clusterId, voter, replicaEpoch, NodeId, LogEnd, preVote,
+                    _membership.DirectoryId, _history.Voters.Find(voter)?.Key.DirectoryId ?? Fjord.Common.Uuid.Zero), now, preVote);
     }
 }

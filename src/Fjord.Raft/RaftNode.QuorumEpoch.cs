@@ -10,7 +10,9 @@ public sealed partial class RaftNode
     {
         if (!ClusterMatches(request.ClusterId)) return new BeginQuorumEpochResponse { ErrorCode = RaftRpc.Code(ErrorCode.InconsistentClusterId) };
         if (RaftRpc.Single(request) is not { } p) return new BeginQuorumEpochResponse { ErrorCode = RaftRpc.Code(ErrorCode.InvalidRequest) };
-        if (!_quorum.Voters.Contains(p.LeaderId) || p.LeaderId == NodeId) return BeginReply(ErrorCode.InconsistentVoterSet);
+        if (!_quorum.MayLead(p.LeaderId) || p.LeaderId == NodeId) return BeginReply(ErrorCode.InconsistentVoterSet);
+        if (!p.VoterDirectoryId.IsZero && !_membership.DirectoryId.IsZero && p.VoterDirectoryId != _membership.DirectoryId)
+            return BeginReply(ErrorCode.InvalidVoterKey);
         if (p.LeaderEpoch < Epoch) return BeginReply(ErrorCode.FencedLeaderEpoch);
         MaybeTransition(p.LeaderId, p.LeaderEpoch, now);
         return BeginReply(ErrorCode.None);
@@ -43,7 +45,7 @@ public sealed partial class RaftNode
     {
         if (!ClusterMatches(request.ClusterId)) return new EndQuorumEpochResponse { ErrorCode = RaftRpc.Code(ErrorCode.InconsistentClusterId) };
         if (RaftRpc.Single(request) is not { } p) return new EndQuorumEpochResponse { ErrorCode = RaftRpc.Code(ErrorCode.InvalidRequest) };
-        if (!_quorum.Voters.Contains(p.LeaderId) || p.LeaderId == NodeId) return EndReply(ErrorCode.InconsistentVoterSet);
+        if (!_quorum.MayLead(p.LeaderId) || p.LeaderId == NodeId) return EndReply(ErrorCode.InconsistentVoterSet);
         if (p.LeaderEpoch < Epoch) return EndReply(ErrorCode.FencedLeaderEpoch);
         MaybeTransition(p.LeaderId, p.LeaderEpoch, now);
         if (_quorum.State is FollowerState follower && follower.Epoch == p.LeaderEpoch && follower.LeaderId == p.LeaderId)

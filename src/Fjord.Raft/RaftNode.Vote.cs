@@ -21,14 +21,28 @@ public sealed partial class RaftNode
 
         int candidate = p.ReplicaId, epoch = p.ReplicaEpoch;
         if (p.LastOffset < 0 || p.LastOffsetEpoch < 0 || p.LastOffsetEpoch >= epoch) return VoteReply(ErrorCode.InvalidRequest, false);
-        if (!IsVoter || candidate == NodeId || !_quorum.Voters.Contains(candidate)) return VoteReply(ErrorCode.None, false);
+        if (!p.VoterDirectoryId.IsZero && !_membership.DirectoryId.IsZero && p.VoterDirectoryId != _membership.DirectoryId)
+            return VoteReply(ErrorCode.InvalidVoterKey, false);
+        // Static quorum: the candidate must be a voter. Dynamic: our set may be behind the candidate's
+        // (Raft's rule: answer without consulting the configuration), but a known voter id with another
+        // directory id is a different replica, which cannot stand.
+        bool candidateKnown = Dynamic
+            ? _quorum.VoterSet.Find(candidate) is not { } known || known.Key.Matches(new ReplicaKey(candidate, p.ReplicaDirectoryId))
+            : _quorum.Voters.Contains(candidate);
+        // A replica outside its own (possibly stale) set still answers in a dynamic quorum: the candidate
+        // counts only the voters of its set, which may include this replica (Raft: RPCs are answered
+        // without consulting the configuration).
+        if (!IsVoter && !Dynamic || candidate == NodeId || candidate < 0 || !candidateKnown) return VoteReply(ErrorCode.None, false);
         if (epoch < Epoch) return VoteReply(ErrorCode.FencedLeaderEpoch, false);
 
         if (!p.PreVote && epoch > Epoch) _quorum.ToUnattached(epoch, now);
         bool upToDate = new OffsetAndEpoch(p.LastOffset, p.LastOffsetEpoch).CompareTo(LogEnd) >= 0;
         bool granted;
         if (p.PreVote)
+        {
             granted = epoch > Epoch && _quorum.State.CanGrantVote(candidate, upToDate, isPreVote: true, now);
+            if (granted && _quorum.State is ProspectiveState prospective) prospective.PreVoteGranted(candidate, NodeId);
+        }
         else
         {
             granted = _quorum.State.CanGrantVote(candidate, upToDate, isPreVote: false, now);

@@ -29,38 +29,59 @@ public sealed partial class RaftNode
     private readonly QuorumState _quorum;
     private readonly RequestTracker _requests;
     private readonly List<RaftMessage> _outbound = [];
-    private readonly List<CommittedBatch> _committed = [];
+    private readonly List<CommittedItem> _committed = [];
     private long _enteredVersion = -1;
     private long _highWatermark;
     private long _nextDelivery;
     private int _discoveryCursor;
+    private readonly RaftMembership _membership;
+    private readonly VoterSetHistory _history;
 
+    /// <summary>A node of a static quorum (kraft.version 0) whose voters are <paramref name="voterIds"/>.</summary>
     public RaftNode(RaftConfig config, int nodeId, IReadOnlyCollection<int> voterIds, IRaftLog log, IQuorumStateStore store,
+        Random random, string clusterId, long now, Action<string>? trace = null)
+        : this(config, StaticMembership(nodeId, voterIds), log, store, random, clusterId, now, trace)
+    {
+    }
+
+    /// <summary>A node of a static or dynamic quorum (KIP-853), as <paramref name="membership"/> says.</summary>
+    public RaftNode(RaftConfig config, RaftMembership membership, IRaftLog log, IQuorumStateStore store,
         Random random, string clusterId, long now, Action<string>? trace = null)
     {
         ArgumentNullException.ThrowIfNull(config);
-        ArgumentNullException.ThrowIfNull(voterIds);
+        ArgumentNullException.ThrowIfNull(membership);
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(random);
         ArgumentNullException.ThrowIfNull(clusterId);
-        if (voterIds.Count == 0) throw new ArgumentException("the quorum needs at least one voter", nameof(voterIds));
+        if (membership.StaticVoters is { IsEmpty: true }) throw new ArgumentException("the quorum needs at least one voter", nameof(membership));
         if (config.ElectionTimeoutMs <= 0 || config.FetchTimeoutMs <= 0 || config.RequestTimeoutMs <= 0 || config.ElectionBackoffMaxMs < 0
             || config.FetchMaxWaitMs < 0 || config.FetchMaxBytes <= 0)
             throw new ArgumentOutOfRangeException(nameof(config), $"timeouts must be positive: {config}");
 
+        int nodeId = membership.NodeId;
         NodeId = nodeId;
+        _membership = membership;
         _config = config;
         _log = log;
         _clusterId = clusterId;
         _trace = trace is null ? null : line => trace($"node {nodeId}: {line}");
-        _quorum = new QuorumState(config, nodeId, new SortedSet<int>(voterIds), store, random, _trace);
+        _history = new VoterSetHistory(membership.StaticVoters ?? VoterSet.Empty, 0);
+        _quorum = new QuorumState(config, membership.Key, _history.Voters, store, random, _trace) { Dynamic = membership.IsDynamic };
         // Correlation ids start at a random point so that answers to an earlier incarnation of
         // this node are unlikely to match; answers are checked for their epoch as well.
         _requests = new RequestTracker(random.Next(1, int.MaxValue / 2));
-        _nextDelivery = log.StartOffset;
+        LoadSnapshotOnStart();
+        LoadVoterHistory();
         _quorum.Initialize(log.LastEpoch, now);
         Settle(now);
+    }
+
+    private static RaftMembership StaticMembership(int nodeId, IReadOnlyCollection<int> voterIds)
+    {
+        ArgumentNullException.ThrowIfNull(voterIds);
+        if (voterIds.Count == 0) throw new ArgumentException("the quorum needs at least one voter", nameof(voterIds));
+        return new RaftMembership(nodeId) { StaticVoters = VoterSet.Static(voterIds) };
     }
 
     public int NodeId { get; }
@@ -96,18 +117,43 @@ public sealed partial class RaftNode
     /// <summary>Fires the timers that are due and sends what is due.</summary>
     public void Poll(long now) => Settle(now);
 
-    /// <summary>Leader only: appends one batch holding <paramref name="records"/> as values (null
-    /// keys), flushes it, and returns its last offset; null when this node is not the leader.</summary>
+    /// <summary>
+    /// Leader only: appends one batch holding <paramref name="records"/> as values (null keys) and
+    /// returns its last offset; null when this node is not the leader. The batch is NOT flushed:
+    /// fetches parked by followers are answered with it at once (queued for <see cref="DrainOutbound"/>),
+    /// so the driver can send them before it calls <see cref="Flush"/>, and the leader's fsync
+    /// overlaps the followers' fetch, append and fsync. Until <see cref="Flush"/> the leader does not
+    /// count the batch towards the high watermark (only flushed offsets count, on every voter).
+    /// </summary>
     public long? Propose(IReadOnlyList<byte[]> records, long now)
     {
         ArgumentNullException.ThrowIfNull(records);
         if (records.Count == 0) throw new ArgumentException("a batch needs at least one record", nameof(records));
         if (_quorum.State is not LeaderState leader) return null;
-        AppendAsLeader(leader, RaftBatches.Data(leader.Epoch, records, now), now);
+        AppendAsLeader(leader, RaftBatches.Data(leader.Epoch, records, now));
         long lastOffset = _log.EndOffset - 1;
         CompleteAllParkedFetches(now);
         Settle(now);
         return lastOffset;
+    }
+
+    /// <summary>True when the log holds appended records that are not yet durable: the driver should
+    /// send what is queued, then call <see cref="Flush"/>.</summary>
+    public bool HasUnflushedTail => _log.FlushedOffset < _log.EndOffset;
+
+    /// <summary>
+    /// Makes the log's tail durable (<see cref="IRaftLog.Flush"/>, only when there is one); a leader
+    /// then counts its new flushed end offset towards the high watermark, which may commit batches
+    /// and answer parked fetches. Drivers call it after sending what <see cref="Propose"/> (or
+    /// becoming leader, which appends a LEADER_CHANGE batch) queued — see <see cref="HasUnflushedTail"/>.
+    /// A leader whose driver never calls it commits nothing: a single voter commits only here.
+    /// </summary>
+    public void Flush(long now)
+    {
+        if (HasUnflushedTail) _log.Flush();
+        if (_quorum.State is LeaderState leader && leader.UpdateLocalEndOffset(_log.FlushedOffset, now))
+            OnLeaderHighWatermarkAdvanced(leader, now);
+        Settle(now);
     }
 
     /// <summary>Graceful resignation: a leader becomes Resigned and sends EndQuorumEpoch naming the
@@ -130,13 +176,16 @@ public sealed partial class RaftNode
         return messages;
     }
 
-    /// <summary>Batches that became committed since the last drain, in offset order, each once per
-    /// <see cref="RaftNode"/> (a new instance starts again from the log start).</summary>
-    public IReadOnlyList<CommittedBatch> DrainCommitted()
+    /// <summary>What became committed since the last drain, in order: batches in offset order, each
+    /// once per <see cref="RaftNode"/>, and a <see cref="SnapshotLoad"/> wherever the state is only
+    /// available as a snapshot — first thing after a start when the log has one, and after a snapshot
+    /// fetched from the leader; batches then continue from its end offset. A new instance starts
+    /// again from the log start (or its snapshot).</summary>
+    public IReadOnlyList<CommittedItem> DrainCommitted()
     {
-        var batches = _committed.ToArray();
+        var items = _committed.ToArray();
         _committed.Clear();
-        return batches;
+        return items;
     }
 
     /// <summary>Messages queued but not yet drained (tests check what was queued when state was written).</summary>
@@ -156,7 +205,11 @@ public sealed partial class RaftNode
             case BeginQuorumEpochRequest r: Respond(message, HandleBeginQuorumEpochRequest(r, now)); break;
             case EndQuorumEpochRequest r: Respond(message, HandleEndQuorumEpochRequest(r, now)); break;
             case FetchRequest r: HandleFetchRequest(message, r, now); break;
+            case FetchSnapshotRequest r: HandleFetchSnapshotRequest(message, r, now); break;
             case DescribeQuorumRequest: Respond(message, DescribeQuorum(now)); break;
+            case AddRaftVoterRequest r: HandleAddRaftVoter(message, r, now); break;
+            case RemoveRaftVoterRequest r: HandleRemoveRaftVoter(message, r, now); break;
+            case UpdateRaftVoterRequest r: Respond(message, HandleUpdateRaftVoter(r, now)); break;
             default: _trace?.Invoke($"t={now} ignored {message}: not a KRaft request"); break;
         }
     }
@@ -174,6 +227,8 @@ public sealed partial class RaftNode
             case BeginQuorumEpochResponse r: HandleBeginQuorumEpochResponse(message.Source, r, now); break;
             case EndQuorumEpochResponse r: HandleEndQuorumEpochResponse(message.Source, r, now); break;
             case FetchResponse r: HandleFetchResponse(message.Source, r, now); break;
+            case FetchSnapshotResponse r: HandleFetchSnapshotResponse(message.Source, r, now); break;
+            case UpdateRaftVoterResponse r: HandleUpdateRaftVoterResponse(message.Source, r, now); break;
         }
     }
 
@@ -209,11 +264,17 @@ public sealed partial class RaftNode
     }
 
     /// <summary>What happens once on entering a role: requests of the previous role are forgotten;
-    /// fetches parked by a former leader are answered NOT_LEADER_OR_FOLLOWER.</summary>
+    /// fetches parked by a former leader are answered NOT_LEADER_OR_FOLLOWER; a snapshot being
+    /// fetched in the previous role (another epoch or leader) is abandoned.</summary>
     private void OnEnterRole(long now)
     {
         _requests.Clear();
-        if (_quorum.State is not LeaderState) CompleteAllParkedFetches(now);
+        if (_quorum.State is not LeaderState)
+        {
+            CompleteAllParkedFetches(now);
+            FailPendingVoterChange(now);
+        }
+        if (_snapshotFetch is { } fetch && fetch.Owner != _quorum.State) AbandonSnapshotFetch(now);
     }
 
     private long ComputeNextDeadline(long now)
@@ -243,7 +304,7 @@ public sealed partial class RaftNode
     /// </summary>
     private void MaybeTransition(int? leaderId, int epoch, long now)
     {
-        if (leaderId is { } named && !_quorum.Voters.Contains(named)) leaderId = null;
+        if (leaderId is { } named && !_quorum.MayLead(named)) leaderId = null;
         var state = _quorum.State;
         if (epoch > state.Epoch)
         {

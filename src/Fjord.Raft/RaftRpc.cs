@@ -23,7 +23,8 @@ internal static class RaftRpc
 
     // ---- Vote ----
 
-    public static VoteRequest VoteRequest(string clusterId, int voterId, int replicaEpoch, int replicaId, OffsetAndEpoch lastEnd, bool preVote) => new()
+    public static VoteRequest VoteRequest(string clusterId, int voterId, int replicaEpoch, int replicaId, OffsetAndEpoch lastEnd, bool preVote,
+        Uuid replicaDirectoryId = default, Uuid voterDirectoryId = default) => new()
     {
         ClusterId = clusterId,
         VoterId = voterId,
@@ -37,6 +38,7 @@ internal static class RaftRpc
                     new VoteRequest.PartitionData
                     {
                         PartitionIndex = PartitionIndex, ReplicaEpoch = replicaEpoch, ReplicaId = replicaId,
+                        ReplicaDirectoryId = replicaDirectoryId, VoterDirectoryId = voterDirectoryId,
                         LastOffsetEpoch = lastEnd.Epoch, LastOffset = lastEnd.Offset, PreVote = preVote,
                     },
                 ],
@@ -71,8 +73,10 @@ internal static class RaftRpc
 
     // ---- BeginQuorumEpoch ----
 
-    public static BeginQuorumEpochRequest BeginQuorumEpochRequest(string clusterId, int voterId, int leaderId, int epoch) => new()
+    public static BeginQuorumEpochRequest BeginQuorumEpochRequest(string clusterId, int voterId, int leaderId, int epoch,
+        Uuid voterDirectoryId = default, IReadOnlyList<RaftEndpoint>? leaderEndpoints = null) => new()
     {
+        LeaderEndpoints = [.. (leaderEndpoints ?? []).Select(e => new BeginQuorumEpochRequest.LeaderEndpoint { Name = e.Name, Host = e.Host, Port = (ushort)e.Port })],
         ClusterId = clusterId,
         VoterId = voterId,
         Topics =
@@ -80,7 +84,13 @@ internal static class RaftRpc
             new BeginQuorumEpochRequest.TopicData
             {
                 TopicName = TopicName,
-                Partitions = [new BeginQuorumEpochRequest.PartitionData { PartitionIndex = PartitionIndex, LeaderId = leaderId, LeaderEpoch = epoch }],
+                Partitions =
+                [
+                    new BeginQuorumEpochRequest.PartitionData
+                    {
+                        PartitionIndex = PartitionIndex, LeaderId = leaderId, LeaderEpoch = epoch, VoterDirectoryId = voterDirectoryId,
+                    },
+                ],
             },
         ],
     };
@@ -165,7 +175,8 @@ internal static class RaftRpc
 
     /// <summary>A follower's or observer's fetch. The replica id travels in ReplicaState (v15+);
     /// the v0–14 ReplicaId field keeps its default so the message encodes at the highest version.</summary>
-    public static FetchRequest FetchRequest(string clusterId, int replicaId, int epoch, OffsetAndEpoch logEnd, int maxWaitMs, int maxBytes) => new()
+    public static FetchRequest FetchRequest(string clusterId, int replicaId, int epoch, OffsetAndEpoch logEnd, int maxWaitMs, int maxBytes,
+        Uuid replicaDirectoryId = default) => new()
     {
         ClusterId = clusterId,
         ReplicaState = new FetchRequest.ReplicaStateData { ReplicaId = replicaId, ReplicaEpoch = -1 },
@@ -183,7 +194,7 @@ internal static class RaftRpc
                     new FetchRequest.FetchPartition
                     {
                         Partition = PartitionIndex, CurrentLeaderEpoch = epoch, FetchOffset = logEnd.Offset,
-                        LastFetchedEpoch = logEnd.Epoch, PartitionMaxBytes = maxBytes,
+                        LastFetchedEpoch = logEnd.Epoch, PartitionMaxBytes = maxBytes, ReplicaDirectoryId = replicaDirectoryId,
                     },
                 ],
             },
@@ -201,7 +212,8 @@ internal static class RaftRpc
     public static FetchResponse FetchError(ErrorCode topLevel) => new() { ErrorCode = Code(topLevel) };
 
     public static FetchResponse FetchResponse(ErrorCode partitionError, int epoch, int? leaderId, long highWatermark,
-        long logStartOffset, ReadOnlyMemory<byte> records, OffsetAndEpoch? diverging = null)
+        long logStartOffset, ReadOnlyMemory<byte> records, OffsetAndEpoch? diverging = null, OffsetAndEpoch? snapshotId = null,
+        RaftEndpoint? leaderEndpoint = null)
     {
         var partition = new FetchResponse.PartitionData
         {
@@ -213,9 +225,71 @@ internal static class RaftRpc
             Records = records,
         };
         if (diverging is { } d) partition.DivergingEpoch = new FetchResponse.EpochEndOffset { Epoch = d.Epoch, EndOffset = d.Offset };
-        return new FetchResponse
+        if (snapshotId is { } id) partition.SnapshotId = new FetchResponse.SnapshotId { EndOffset = id.Offset, Epoch = id.Epoch };
+        var response = new FetchResponse
         {
             Responses = [new FetchResponse.FetchableTopicResponse { Topic = TopicName, TopicId = TopicId, Partitions = [partition] }],
         };
+        if (leaderId is { } leader && leaderEndpoint is { } e)
+            response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = leader, Host = e.Host, Port = e.Port });
+        return response;
     }
+
+    /// <summary>The SnapshotId of a fetch answer (KIP-630), or null when it names none.</summary>
+    public static OffsetAndEpoch? SnapshotId(FetchResponse.PartitionData p) =>
+        p.SnapshotId is { EndOffset: >= 0, Epoch: >= 0 } id ? new OffsetAndEpoch(id.EndOffset, id.Epoch) : null;
+
+    // ---- FetchSnapshot ----
+
+    public static FetchSnapshotRequest FetchSnapshotRequest(string clusterId, int replicaId, int epoch, OffsetAndEpoch snapshotId, long position, int maxBytes) => new()
+    {
+        ClusterId = clusterId,
+        ReplicaId = replicaId,
+        MaxBytes = maxBytes,
+        Topics =
+        [
+            new FetchSnapshotRequest.TopicSnapshot
+            {
+                Name = TopicName,
+                Partitions =
+                [
+                    new FetchSnapshotRequest.PartitionSnapshot
+                    {
+                        Partition = PartitionIndex, CurrentLeaderEpoch = epoch, Position = position,
+                        SnapshotId = new FetchSnapshotRequest.SnapshotId { EndOffset = snapshotId.Offset, Epoch = snapshotId.Epoch },
+                    },
+                ],
+            },
+        ],
+    };
+
+    public static FetchSnapshotRequest.PartitionSnapshot? Single(FetchSnapshotRequest r) =>
+        r.Topics is [{ Name: TopicName, Partitions: [var p] }] && p.Partition == PartitionIndex ? p : null;
+
+    public static FetchSnapshotResponse.PartitionSnapshot? Single(FetchSnapshotResponse r) =>
+        r.Topics is [{ Partitions: [var p] }] ? p : null;
+
+    public static FetchSnapshotResponse FetchSnapshotError(ErrorCode topLevel) => new() { ErrorCode = Code(topLevel) };
+
+    public static FetchSnapshotResponse FetchSnapshotResponse(ErrorCode partitionError, int epoch, int? leaderId, OffsetAndEpoch snapshotId,
+        long size, long position, ReadOnlyMemory<byte> bytes) => new()
+    {
+        Topics =
+        [
+            new FetchSnapshotResponse.TopicSnapshot
+            {
+                Name = TopicName,
+                Partitions =
+                [
+                    new FetchSnapshotResponse.PartitionSnapshot
+                    {
+                        Index = PartitionIndex, ErrorCode = Code(partitionError),
+                        SnapshotId = new FetchSnapshotResponse.SnapshotId { EndOffset = snapshotId.Offset, Epoch = snapshotId.Epoch },
+                        CurrentLeader = new FetchSnapshotResponse.LeaderIdAndEpoch { LeaderId = LeaderOrNone(leaderId), LeaderEpoch = epoch },
+                        Size = size, Position = position, UnalignedRecords = bytes,
+                    },
+                ],
+            },
+        ],
+    };
 }

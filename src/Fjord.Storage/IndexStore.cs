@@ -37,6 +37,10 @@ internal sealed class IndexStore<T> : IDisposable where T : struct, IIndexEntry<
     private readonly SafeFileHandle _file;
     private int _persisted;
     private bool _disposed;
+    // The file changed (written, resized, or just opened) since its last fsync. A segment flush
+    // fsyncs its two indexes every time; skipping the fsync of an unchanged index saves two of a
+    // small append's three fsyncs (an index gains an entry only every index.interval.bytes).
+    private bool _unsynced = true;
 
     private IndexStore(string path, SafeFileHandle file, Snapshot snapshot, bool wasMissing, bool hasPartialEntry)
     {
@@ -113,6 +117,7 @@ internal sealed class IndexStore<T> : IDisposable where T : struct, IIndexEntry<
         for (int i = 0; i < entries.Length; i++) entries[i].Write(bytes.AsSpan(i * T.Size, T.Size));
         RandomAccess.Write(_file, bytes, (long)_persisted * T.Size);
         _persisted = current.Count;
+        _unsynced = true;
     }
 
     /// <summary>Keeps the first <paramref name="count"/> entries.</summary>
@@ -125,6 +130,7 @@ internal sealed class IndexStore<T> : IDisposable where T : struct, IIndexEntry<
         current.Entries[..count].CopyTo(items);
         _persisted = Math.Min(_persisted, count);
         RandomAccess.SetLength(_file, (long)_persisted * T.Size);
+        _unsynced = true;
         HasPartialEntry = false;
         Volatile.Write(ref _snapshot, new Snapshot(items, count));
     }
@@ -137,6 +143,7 @@ internal sealed class IndexStore<T> : IDisposable where T : struct, IIndexEntry<
         for (int i = 0; i < entries.Length; i++) entries[i].Write(bytes.AsSpan(i * T.Size, T.Size));
         RandomAccess.SetLength(_file, 0);
         RandomAccess.Write(_file, bytes, 0);
+        _unsynced = true;
         var items = new T[Math.Max(entries.Length, 16)];
         entries.CopyTo(items);
         _persisted = entries.Length;
@@ -145,10 +152,13 @@ internal sealed class IndexStore<T> : IDisposable where T : struct, IIndexEntry<
         Volatile.Write(ref _snapshot, new Snapshot(items, entries.Length));
     }
 
+    /// <summary>Writes pending entries and fsyncs the file, unless nothing changed since its last fsync.</summary>
     public void Flush()
     {
         WritePending();
+        if (!_unsynced) return;
         RandomAccess.FlushToDisk(_file);
+        _unsynced = false;
     }
 
     /// <summary>Renames the file (it stays open; on Unix an open handle survives a rename).</summary>

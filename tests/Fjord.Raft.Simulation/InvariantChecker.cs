@@ -4,7 +4,10 @@ namespace Fjord.Raft.Simulation;
 /// The safety properties of docs/raft.md, checked after every step of a simulation:
 /// at most one leader per epoch; epochs never go back on a node; high watermarks never go back on
 /// a node (within one incarnation); every committed batch is identical wherever it is reported;
-/// a majority of voters held each committed batch durably when it was reported.
+/// a majority of voters held each committed batch durably (in their log, or in a snapshot their log
+/// starts after) when it was reported; the state a node's state machine reaches at an offset —
+/// by applying batches, or by loading a snapshot and applying the batches after it — is the state
+/// every other node reached there.
 /// </summary>
 internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
 {
@@ -12,6 +15,17 @@ internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
     private readonly Dictionary<int, int> _lastEpoch = [];
     private readonly Dictionary<int, long> _lastHighWatermark = [];
     private readonly Dictionary<long, byte[]> _committed = [];
+    private readonly Dictionary<long, StateDigest> _stateAt = new() { [0] = SimulatedStateMachine.Empty };
+
+    private readonly HashSet<long> _voterChanges = [];
+    private readonly List<(int Epoch, int[] Voters)> _leaderSets = [];
+    private readonly HashSet<string> _leaderSetKeys = [];
+
+    /// <summary>Dynamic quorum (KIP-853): durability is checked against the reporter's own voter set in force.</summary>
+    public bool Dynamic { get; init; }
+
+    /// <summary>Committed KRAFT_VOTERS batches (distinct offsets).</summary>
+    public int VoterChanges => _voterChanges.Count;
 
     public int CommittedBatches => _committed.Count;
     public long Epochs => _leaderOfEpoch.Count;
@@ -26,10 +40,12 @@ internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
             if (raft is null) continue;
             if (raft.Role == RaftRole.Leader)
             {
-                if (!n.IsVoter) fail($"observer {n.Id} became leader");
+                if (!n.IsVoter && !Dynamic) fail($"observer {n.Id} became leader");
                 if (_leaderOfEpoch.TryGetValue(raft.Epoch, out var other) && other != n.Id)
                     fail($"two leaders in epoch {raft.Epoch}: {other} and {n.Id}");
                 _leaderOfEpoch[raft.Epoch] = n.Id;
+                if (Dynamic && _leaderSetKeys.Add($"{raft.Epoch}:{string.Join(",", raft.Voters.Ids)}"))
+                    _leaderSets.Add((raft.Epoch, [.. raft.Voters.Ids]));
             }
             if (_lastEpoch.TryGetValue(n.Id, out var epoch) && raft.Epoch < epoch)
                 fail($"node {n.Id} went from epoch {epoch} back to {raft.Epoch}");
@@ -38,6 +54,20 @@ internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
                 fail($"node {n.Id} high watermark went from {hw} back to {raft.HighWatermark}");
             _lastHighWatermark[n.Id] = raft.HighWatermark;
         }
+    }
+
+    /// <summary>A node's state machine reached <paramref name="digest"/> at <paramref name="offset"/>:
+    /// it must be what any node reached there. A snapshot load must land on a state some node reached
+    /// by applying batches (whoever wrote the snapshot did).</summary>
+    public void StateReached(SimNode node, long offset, StateDigest digest, bool fromSnapshot)
+    {
+        if (_stateAt.TryGetValue(offset, out var expected))
+        {
+            if (expected != digest)
+                fail($"node {node.Id} reached state {digest} at offset {offset}{(fromSnapshot ? " by loading a snapshot" : "")}, but the committed sequence gives {expected}");
+        }
+        else if (fromSnapshot) fail($"node {node.Id} loaded a snapshot at {offset}, a state no node reached by applying batches");
+        else _stateAt[offset] = digest;
     }
 
     public void Committed(SimNode reporter, CommittedBatch batch, IReadOnlyList<SimNode> nodes)
@@ -50,14 +80,54 @@ internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
         }
         else _committed[batch.BaseOffset] = bytes;
 
-        int durable = 0;
-        foreach (var n in nodes.Where(n => n.IsVoter))
+        if (batch.IsControl && IsVoterChange(bytes)) _voterChanges.Add(batch.BaseOffset);
+        // Static: the configured voters. Dynamic: the batch was committed by a leader of its epoch or a
+        // later one, counting the voter set in force on that leader then — so it must be durable on a
+        // majority of the reporter's set or of a set some such leader had in force.
+        if (!Dynamic)
         {
+            CheckDurable(batch, bytes, reporter, nodes, voterIds);
+            return;
+        }
+        string? failure = null;
+        foreach (var set in _leaderSets.Where(s => s.Epoch >= batch.Epoch).Select(s => s.Voters).Prepend([.. reporter.Raft!.Voters.Ids]))
+        {
+            failure = CheckDurable(batch, bytes, reporter, nodes, set, report: false);
+            if (failure is null) return;
+        }
+        fail(failure ?? $"batch {batch.BaseOffset} reported committed by {reporter.Id}, but no voter set is known");
+    }
+
+    private string? CheckDurable(CommittedBatch batch, byte[] bytes, SimNode reporter, IReadOnlyList<SimNode> nodes, int[] voters, bool report = true)
+    {
+        int durable = 0;
+        foreach (var n in nodes.Where(n => voters.Contains(n.Id)))
+        {
+            if (n.Log.StartOffset > batch.LastOffset)
+            {
+                durable++; // in the snapshot the log starts after: durable, and committed
+                continue;
+            }
             if (n.Log.FlushedOffset <= batch.LastOffset) continue;
             var held = n.Log.Batches.FirstOrDefault(b => b.BaseOffset == batch.BaseOffset);
             if (held.Bytes is not null && held.Bytes.AsSpan().SequenceEqual(bytes)) durable++;
         }
-        if (durable <= voterIds.Length / 2)
-            fail($"batch {batch.BaseOffset}-{batch.LastOffset} reported committed by {reporter.Id} but durable on only {durable} of {voterIds.Length} voters");
+        if (durable > voters.Length / 2) return null;
+        var what = $"batch {batch.BaseOffset}-{batch.LastOffset} reported committed by {reporter.Id} but durable on only {durable} of {voters.Length} voters [{string.Join(",", voters)}]";
+        if (report) fail(what);
+        return what;
+    }
+
+    private static bool IsVoterChange(byte[] bytes)
+    {
+        var reader = new Fjord.Protocol.Records.RecordBatchReader(bytes);
+        while (reader.MoveNext())
+        {
+            using var records = reader.Current.OpenRecords(1 << 20);
+            foreach (var record in records)
+                if (record.Key.Length >= 4 && Fjord.Protocol.Records.ControlRecordKey.Read(record.KeySpan).Type == Fjord.Protocol.Records.ControlRecordType.KRaftVoters)
+                    return true;
+        }
+        return false;
     }
 }

@@ -14,7 +14,7 @@ internal sealed class SimulatedCluster
     private static readonly RaftConfig Config = new()
     {
         ElectionTimeoutMs = 100, FetchTimeoutMs = 200, ElectionBackoffMaxMs = 100, RequestTimeoutMs = 100,
-        FetchMaxWaitMs = 50, AppendLingerMs = 0,
+        FetchMaxWaitMs = 50, AppendLingerMs = 0, FetchSnapshotMaxBytes = 128,
     };
 
     private const int MaxSteps = 2_000_000;
@@ -29,6 +29,10 @@ internal sealed class SimulatedCluster
     private readonly Queue<string> _trace = new();
     private long _now;
     private int _proposals;
+    private int _snapshotsTaken, _snapshotInstalls;
+    private readonly bool _dynamic;
+    private int _membershipRequests, _clientCorrelation;
+    private readonly HashSet<int> _everVoters = [];
 
     public SimulatedCluster(int seed)
     {
@@ -38,21 +42,46 @@ internal sealed class SimulatedCluster
         _network = new SimulatedNetwork(new Random(_random.Next()), _faults);
         int voters = 1 + _random.Next(5);
         int observers = _random.Next(3);
+        // One seed in three runs a dynamic quorum (KIP-853): the initial voters start from a bootstrap
+        // snapshot, the others from nothing, and voters are added and removed one at a time.
+        _dynamic = _random.Next(3) == 0;
+        if (_dynamic) observers = 1 + _random.Next(2);
         _voterIds = Enumerable.Range(1, voters).ToArray();
         foreach (var id in _voterIds.Concat(Enumerable.Range(100, observers)))
-            _nodes.Add(new SimNode(id, _voterIds.Contains(id), _random.Next(-_faults.MaxClockSkewMs, _faults.MaxClockSkewMs + 1)));
-        _checker = new InvariantChecker(_voterIds, Fail);
+            _nodes.Add(new SimNode(id, _voterIds.Contains(id), _random.Next(-_faults.MaxClockSkewMs, _faults.MaxClockSkewMs + 1))
+            {
+                SnapshotEvery = 2 + _random.Next(12),
+            });
+        _checker = new InvariantChecker(_voterIds, Fail) { Dynamic = _dynamic };
+        if (_dynamic)
+        {
+            var set = VoterSet.Of(_voterIds.Select(id => new VoterInfo(KeyOf(id), [EndpointOf(id)])));
+            foreach (var n in _nodes.Where(n => n.IsVoter)) RaftBootstrap.WriteBootstrapSnapshot(n.Log, set);
+            _everVoters.UnionWith(_voterIds);
+        }
     }
 
-    public string Describe() => $"{_voterIds.Length} voters, {_nodes.Count - _voterIds.Length} observers, {_faults}";
+    private ReplicaKey KeyOf(int id) => new(id, new Fjord.Common.Uuid(_seed + 1, id));
+    private static RaftEndpoint EndpointOf(int id) => new("CONTROLLER", $"n{id}", 9000 + id);
+
+    /// <summary>AddRaftVoter / RemoveRaftVoter sent to the leader (answers go to a client that is not simulated).</summary>
+    public int MembershipRequests => _membershipRequests;
+    public bool IsDynamic => _dynamic;
+    public int VoterChanges => _checker.VoterChanges;
+
+    public string Describe() => $"{(_dynamic ? "dynamic, " : "")}{_voterIds.Length} voters, {_nodes.Count - _voterIds.Length} observers, {_faults}";
     public int Proposals => _proposals;
     public int Committed => _checker.CommittedBatches;
     public long LeaderElections => _checker.Epochs;
 
+    /// <summary>Snapshots the state machines took, and snapshots fetched from a leader and loaded (not at a start).</summary>
+    public int SnapshotsTaken => _snapshotsTaken;
+    public int SnapshotInstalls => _snapshotInstalls;
+
     public void Run()
     {
         foreach (var n in _nodes) Start(n);
-        long nextFault = 50, nextProposal = 10;
+        long nextFault = 50, nextProposal = 10, nextMembership = _dynamic ? 200 : long.MaxValue;
         bool quiet = false;
         long? probeOffset = null;
         int probeLeader = -1;
@@ -67,9 +96,9 @@ internal sealed class SimulatedCluster
                 foreach (var n in _nodes.Where(n => n.Raft is null)) n.RestartAt = _now;
                 Trace("faults stop");
             }
-            long next = Math.Min(_network.NextDelivery, Math.Min(nextFault, nextProposal));
+            long next = Math.Min(Math.Min(_network.NextDelivery, nextMembership), Math.Min(nextFault, nextProposal));
             foreach (var n in _nodes)
-                next = Math.Min(next, n.Raft is null ? n.RestartAt : GlobalTime(n, n.Raft.NextDeadline));
+                next = Math.Min(next, n.Raft is null ? n.RestartAt : Math.Min(n.FlushAt, GlobalTime(n, n.Raft.NextDeadline)));
             _now = Math.Max(_now, next);
             if (++_steps > MaxSteps) Fail($"no progress: {MaxSteps} steps by t={_now}");
 
@@ -87,6 +116,12 @@ internal sealed class SimulatedCluster
                     if (n.RestartAt <= _now) Start(n);
                     continue;
                 }
+                if (n.FlushAt <= _now)
+                {
+                    n.FlushAt = long.MaxValue;
+                    n.Raft.Flush(n.LocalTime(_now));
+                    AfterStep(n);
+                }
                 if (n.Raft.NextDeadline <= n.LocalTime(_now))
                 {
                     n.Raft.Poll(n.LocalTime(_now));
@@ -103,6 +138,11 @@ internal sealed class SimulatedCluster
                     if (quiet && probeOffset is null && offset is not null) { probeOffset = offset; probeLeader = leader.Id; }
                     AfterStep(leader);
                 }
+            }
+            if (_now >= nextMembership)
+            {
+                nextMembership = quiet ? long.MaxValue : _now + 100 + _random.Next(300);
+                ChangeMembership();
             }
             if (!quiet && _now >= nextFault)
             {
@@ -141,21 +181,118 @@ internal sealed class SimulatedCluster
         }
     }
 
+    /// <summary>Asks the leader (if any) to add a node that is not a voter, or to remove a voter (never the last).</summary>
+    private void ChangeMembership()
+    {
+        var leader = _nodes.FirstOrDefault(n => n.Raft?.Role == RaftRole.Leader);
+        if (leader is null) return;
+        var voters = leader.Raft!.Voters;
+        var candidates = _nodes.Where(n => !voters.Contains(n.Id)).ToList();
+        bool add = voters.Count == 1 || candidates.Count > 0 && _random.Next(2) == 0;
+        Fjord.Protocol.IKafkaMessage request;
+        if (add)
+        {
+            if (candidates.Count == 0) return;
+            var joiner = candidates[_random.Next(candidates.Count)];
+            request = new Fjord.Protocol.Messages.AddRaftVoterRequest
+            {
+                ClusterId = "sim-cluster", TimeoutMs = 1000, VoterId = joiner.Id, VoterDirectoryId = KeyOf(joiner.Id).DirectoryId,
+                Listeners = [new() { Name = "CONTROLLER", Host = $"n{joiner.Id}", Port = (ushort)(9000 + joiner.Id) }],
+            };
+        }
+        else
+        {
+            var ids = voters.Ids.ToList();
+            int victim = ids[_random.Next(ids.Count)];
+            request = new Fjord.Protocol.Messages.RemoveRaftVoterRequest { ClusterId = "sim-cluster", VoterId = victim, VoterDirectoryId = KeyOf(victim).DirectoryId };
+        }
+        _membershipRequests++;
+        Trace($"{(add ? "add" : "remove")} request to leader {leader.Id}");
+        leader.Raft.Handle(new RaftMessage(-1, leader.Id, ++_clientCorrelation, true, request), leader.LocalTime(_now));
+        AfterStep(leader);
+    }
+
     private void Start(SimNode n)
     {
-        n.Raft = new RaftNode(Config, n.Id, _voterIds, n.Log, n.Store, new Random(_random.Next()), "sim-cluster", n.LocalTime(_now));
+        n.Machine = new SimulatedStateMachine();
+        n.Raft = _dynamic
+            ? new RaftNode(Config, new RaftMembership(n.Id) { DirectoryId = KeyOf(n.Id).DirectoryId }, n.Log, n.Store, new Random(_random.Next()),
+                "sim-cluster", n.LocalTime(_now))
+            : new RaftNode(Config, n.Id, _voterIds, n.Log, n.Store, new Random(_random.Next()), "sim-cluster", n.LocalTime(_now));
         n.Incarnation++;
         _checker.Restarted(n);
         Trace($"start {n.Id} (incarnation {n.Incarnation}, epoch {n.Raft.Epoch}, role {n.Raft.Role})");
         AfterStep(n);
     }
 
+    /// <summary>
+    /// What a driver does after each call: send what the node queued, hand over what it committed,
+    /// then make an unflushed tail (a leader's new batch) durable. Usually that flush follows at
+    /// once; sometimes it is deferred by a few milliseconds, so that a crash can catch a leader
+    /// whose followers already hold data it has not flushed.
+    /// </summary>
     private void AfterStep(SimNode n)
     {
         var raft = n.Raft!;
-        foreach (var message in raft.DrainOutbound()) _network.Send(message, _now);
-        foreach (var batch in raft.DrainCommitted()) _checker.Committed(n, batch, _nodes);
-        _checker.Check(_nodes);
+        while (true)
+        {
+            foreach (var message in raft.DrainOutbound())
+                if (message.Destination >= 0) _network.Send(message, _now); // answers to the membership client are not simulated
+            if (raft.IsVoter) _everVoters.Add(n.Id);
+            if (raft.Role == RaftRole.Leader && !_everVoters.Contains(n.Id)) Fail($"node {n.Id} leads without ever having been a voter");
+            foreach (var item in raft.DrainCommitted()) Deliver(n, item);
+            MaybeSnapshot(n);
+            _checker.Check(_nodes);
+            if (!raft.HasUnflushedTail || n.FlushAt != long.MaxValue) return;
+            if (_random.Next(4) == 0)
+            {
+                n.FlushAt = _now + 1 + _random.Next(5);
+                return;
+            }
+            raft.Flush(n.LocalTime(_now));
+        }
+    }
+
+    /// <summary>Hands a committed item to the node's state machine and checks the state it reaches.</summary>
+    private void Deliver(SimNode n, CommittedItem item)
+    {
+        var machine = n.Machine;
+        switch (item)
+        {
+            case CommittedBatch batch:
+                _checker.Committed(n, batch, _nodes);
+                if (batch.BaseOffset != machine.NextOffset)
+                    Fail($"node {n.Id} was handed the batch at {batch.BaseOffset} while its state is at {machine.NextOffset}");
+                machine.Apply(batch);
+                _checker.StateReached(n, machine.NextOffset, machine.Digest, fromSnapshot: false);
+                break;
+            case SnapshotLoad load:
+                if (machine.Delivered > 0)
+                {
+                    _snapshotInstalls++;
+                    Trace($"node {n.Id} installed snapshot {load.Id.Offset}:{load.Id.Epoch} (its state was at {machine.NextOffset})");
+                }
+                try { machine.Load(load); }
+                catch (Exception e) when (e is InvalidOperationException or Fjord.Protocol.ProtocolDecodeException) { Fail($"node {n.Id}: {e.Message}"); }
+                _checker.StateReached(n, machine.NextOffset, machine.Digest, fromSnapshot: true);
+                break;
+        }
+        machine.Delivered++;
+    }
+
+    /// <summary>Every few applied batches a state machine snapshots itself at the offset it reached
+    /// (always committed: it only ever gets committed batches), and the node moves its log start there.</summary>
+    private void MaybeSnapshot(SimNode n)
+    {
+        var machine = n.Machine;
+        var raft = n.Raft!;
+        if (machine.BatchesSinceSnapshot < n.SnapshotEvery) return;
+        long end = machine.NextOffset;
+        if (end <= raft.LogStartOffset || raft.LatestSnapshotId is { } latest && end <= latest.Offset) return;
+        using var writer = raft.CreateSnapshot(end, n.LocalTime(_now));
+        machine.Write(writer);
+        writer.Freeze();
+        _snapshotsTaken++;
     }
 
     private void CheckLiveness(long? probeOffset, int probeLeader)
@@ -181,7 +318,7 @@ internal sealed class SimulatedCluster
 
     private string NodeLine(SimNode n) => n.Raft is null
         ? $"{n.Id}: down until {n.RestartAt}; log end {n.Log.EndOffset}"
-        : $"{n.Id}: {n.Raft.Role} epoch {n.Raft.Epoch} leader {n.Raft.LeaderId?.ToString() ?? "-"} hw {n.Raft.HighWatermark} end {n.Raft.LogEndOffset} next deadline {n.Raft.NextDeadline} (local now {n.LocalTime(_now)})";
+        : $"{n.Id}: {n.Raft.Role} voters {n.Raft.Voters} isVoter {n.Raft.IsVoter} epoch {n.Raft.Epoch} leader {n.Raft.LeaderId?.ToString() ?? "-"} hw {n.Raft.HighWatermark} end {n.Raft.LogEndOffset} next deadline {n.Raft.NextDeadline} (local now {n.LocalTime(_now)})";
 }
 
 /// <summary>A simulated machine: its durable log and quorum state outlive the RaftNode on it.</summary>
@@ -193,7 +330,15 @@ internal sealed class SimNode(int id, bool isVoter, int skewMs)
     public InMemoryRaftLog Log { get; } = new();
     public InMemoryQuorumStateStore Store { get; } = new();
     public RaftNode? Raft { get; set; }
+
+    /// <summary>The state machine of the current incarnation (a new one at every start).</summary>
+    public SimulatedStateMachine Machine { get; set; } = new();
+
+    /// <summary>How many applied batches between two snapshots of this node's state machine.</summary>
+    public int SnapshotEvery { get; init; } = 5;
     public long RestartAt { get; set; } = long.MaxValue;
+    /// <summary>When the driver flushes a deferred unflushed tail (global time; long.MaxValue: none pending).</summary>
+    public long FlushAt { get; set; } = long.MaxValue;
     public int Incarnation { get; set; }
 
     public long LocalTime(long now) => now + SkewMs;
@@ -201,6 +346,7 @@ internal sealed class SimNode(int id, bool isVoter, int skewMs)
     public void Crash(long restartAt)
     {
         Raft = null;
+        FlushAt = long.MaxValue;
         Log.Crash();
         RestartAt = restartAt;
     }

@@ -11,6 +11,7 @@ public sealed class DescribeQuorumTests
     {
         var h = Harness.Leader(epoch: 5);
         h.Node.Propose([[1]], 0);                                // log: LEADER_CHANGE at 0, data at 1
+        h.Node.Flush(0);                                         // the leader counts offset 1 once flushed
         h.Now = 100;
         h.Request<FetchResponse>(2, Fetch(2, 5, 2, 5));          // caught up at 100
         h.Now = 120;

@@ -16,8 +16,10 @@ public sealed class ElectionTests
         Assert.Equal(1, h.Node.Epoch);
         Assert.Equal(1, h.Node.LeaderId);
         Assert.Equal(Election(1, voted: 1, leader: 1), h.Store.Read());
+        Assert.Empty(h.Node.DrainBatches());                   // the LEADER_CHANGE is not flushed yet
+        h.Node.Flush(0);                                         // as the driver does after sending
 
-        var committed = Assert.Single(h.Node.DrainCommitted());
+        var committed = Assert.Single(h.Node.DrainBatches());
         Assert.True(committed.IsControl);
         Assert.Equal((0L, 0L, 1), (committed.BaseOffset, committed.LastOffset, committed.Epoch));
         Assert.Equal(1, h.Node.HighWatermark);
@@ -87,6 +89,54 @@ public sealed class ElectionTests
         var change = ReadLeaderChange(first.Bytes);
         Assert.Equal([1, 3], change.GrantingVoters.Select(v => v.VoterId));
         Assert.Equal([1, 2, 3], change.Voters.Select(v => v.VoterId));
+    }
+
+    [Fact]
+    public void A_prospective_that_granted_a_lower_ids_pre_vote_lets_it_stand_first()
+    {
+        var h = new Harness(2, [1, 2, 3]);
+        h.PollAt(h.Node.NextDeadline);
+        Assert.Equal(RaftRole.Prospective, h.Node.Role);
+        long deadline = h.Node.NextDeadline;
+        var ourPreVotes = h.Drain().Where(m => m.Body is VoteRequest).ToList();
+
+        // Node 1 lost the leader at the same moment: its pre-vote crosses ours and is granted.
+        Assert.True(Part(h.Request<VoteResponse>(1, Vote(1, epoch: 1, preVote: true))).VoteGranted);
+        h.Answer(ourPreVotes.First(m => m.Destination == 1), RaftRpc.VoteResponse(ErrorCode.None, 0, null, true));
+        Assert.Equal(RaftRole.Prospective, h.Node.Role);           // won the pre-vote, but defers to node 1
+        Assert.Equal(0, h.Node.Epoch);
+        Assert.DoesNotContain(h.Drain(), m => m.Body is VoteRequest v && !RaftRpc.Single(v)!.PreVote);
+
+        // Node 1 stands and gets our real vote: no split.
+        Assert.True(Part(h.Request<VoteResponse>(1, Vote(1, epoch: 1))).VoteGranted);
+        Assert.Equal(Election(1, voted: 1), h.Store.Read());
+        Assert.True(deadline > h.Now);
+    }
+
+    [Fact]
+    public void A_deferring_prospective_stands_itself_when_the_lower_id_never_does()
+    {
+        var h = new Harness(2, [1, 2, 3]);
+        h.PollAt(h.Node.NextDeadline);
+        var ourPreVotes = h.Drain().Where(m => m.Body is VoteRequest).ToList();
+        Assert.True(Part(h.Request<VoteResponse>(1, Vote(1, epoch: 1, preVote: true))).VoteGranted);
+        h.Answer(ourPreVotes.First(m => m.Destination == 3), RaftRpc.VoteResponse(ErrorCode.None, 0, null, true));
+        Assert.Equal(RaftRole.Prospective, h.Node.Role);
+
+        h.PollAt(h.Node.NextDeadline);                             // node 1 went silent: our deadline passes
+        Assert.Equal(RaftRole.Candidate, h.Node.Role);
+        Assert.Equal(Election(1, voted: 2), h.Store.Read());
+    }
+
+    [Fact]
+    public void A_prospective_does_not_defer_to_a_higher_id()
+    {
+        var h = new Harness(1, [1, 2, 3]);
+        h.PollAt(h.Node.NextDeadline);
+        var ourPreVotes = h.Drain().Where(m => m.Body is VoteRequest).ToList();
+        Assert.True(Part(h.Request<VoteResponse>(2, Vote(2, epoch: 1, preVote: true))).VoteGranted);
+        h.Answer(ourPreVotes.First(m => m.Destination == 2), RaftRpc.VoteResponse(ErrorCode.None, 0, null, true));
+        Assert.Equal(RaftRole.Candidate, h.Node.Role);
     }
 
     [Fact]

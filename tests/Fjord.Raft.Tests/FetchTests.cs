@@ -168,7 +168,7 @@ public sealed class FetchTests
         Assert.Equal(2, RaftRpc.Single((FetchRequest)next.Body)!.FetchOffset);
         h.Answer(next, RaftRpc.FetchResponse(ErrorCode.None, 4, 2, 5, 0, leaderLog.Read(2, 1 << 20, 6)));
         Assert.Equal((6L, 5L), (h.Log.EndOffset, h.Node.HighWatermark));
-        Assert.Equal([0L, 2L], h.Node.DrainCommitted().Select(b => b.BaseOffset));
+        Assert.Equal([0L, 2L], h.Node.DrainBatches().Select(b => b.BaseOffset));
     }
 
     [Fact]

@@ -110,6 +110,8 @@ internal sealed class Harness
         h.Answer(vote, RaftRpc.VoteResponse(ErrorCode.None, epoch, null, true));
         Assert.Equal(RaftRole.Leader, h.Node.Role);
         h.Drain();
+        h.Node.Flush(h.Now); // the LEADER_CHANGE batch, as the driver flushes after sending
+        h.Drain();
         return h;
     }
 }

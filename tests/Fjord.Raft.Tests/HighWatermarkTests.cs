@@ -36,12 +36,12 @@ public sealed class HighWatermarkTests
         var before = Part(h.Request<FetchResponse>(2, Fetch(2, 5, fetchOffset: 5, lastFetchedEpoch: 2)));
         Assert.Equal(-1, before.HighWatermark);
         Assert.Equal(0, h.Node.HighWatermark);
-        Assert.Empty(h.Node.DrainCommitted());
+        Assert.Empty(h.Node.DrainBatches());
 
         var after = Part(h.Request<FetchResponse>(2, Fetch(2, 5, fetchOffset: 6, lastFetchedEpoch: 5)));
         Assert.Equal(6, after.HighWatermark);
         Assert.Equal(6, h.Node.HighWatermark);
-        Assert.Equal([0L, 3L, 5L], h.Node.DrainCommitted().Select(b => b.BaseOffset));
+        Assert.Equal([0L, 3L, 5L], h.Node.DrainBatches().Select(b => b.BaseOffset));
     }
 
     [Fact]

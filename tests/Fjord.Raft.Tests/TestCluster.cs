@@ -9,8 +9,13 @@ internal sealed class TestNode(int id)
     public InMemoryRaftLog Log { get; } = new();
     public InMemoryQuorumStateStore Store { get; } = new();
     public RaftNode Raft { get; set; } = null!;
+    /// <summary>Dynamic quorum (KIP-853): how the node is started; null for the cluster's static voters.</summary>
+    public RaftMembership? Membership { get; set; }
     public bool Up { get; set; } = true;
+    /// <summary>Committed batches delivered to this node (across restarts).</summary>
     public List<CommittedBatch> Committed { get; } = [];
+    /// <summary>Everything delivered: batches and snapshot loads, in order (across restarts).</summary>
+    public List<CommittedItem> Items { get; } = [];
 }
 
 /// <summary>
@@ -37,6 +42,36 @@ internal sealed class TestCluster
         foreach (var node in Nodes.Values) Start(node);
     }
 
+    private TestCluster(RaftConfig? config)
+    {
+        Config = config ?? DefaultConfig;
+        _voters = [];
+    }
+
+    public static Fjord.Common.Uuid DirectoryOf(int id) => new(id, 1000 + id);
+    public static RaftEndpoint EndpointOf(int id) => new("CONTROLLER", $"host{id}", 9000 + id);
+    public static VoterInfo VoterOf(int id) => new(new ReplicaKey(id, DirectoryOf(id)), [EndpointOf(id)]);
+
+    public static RaftMembership MembershipOf(int id) =>
+        new(id) { DirectoryId = DirectoryOf(id), LocalEndpoints = [EndpointOf(id)], BootstrapServers = [1] };
+
+    /// <summary>A dynamic quorum: nodes 1..<paramref name="voters"/> start from a bootstrap snapshot naming
+    /// them (storage format --initial-controllers), nodes after them from an empty log (--no-initial-controllers),
+    /// all with node 1 as their bootstrap server.</summary>
+    public static TestCluster Dynamic(int voters, int joiners = 0, RaftConfig? config = null)
+    {
+        var c = new TestCluster(config);
+        var set = VoterSet.Of(Enumerable.Range(1, voters).Select(VoterOf));
+        for (int id = 1; id <= voters + joiners; id++)
+        {
+            var node = new TestNode(id) { Membership = MembershipOf(id) };
+            if (id <= voters) RaftBootstrap.WriteBootstrapSnapshot(node.Log, set);
+            c.Nodes[id] = node;
+        }
+        foreach (var node in c.Nodes.Values) c.Start(node);
+        return c;
+    }
+
     public RaftConfig Config { get; }
     public long Now { get; private set; }
     public SortedDictionary<int, TestNode> Nodes { get; } = [];
@@ -52,7 +87,10 @@ internal sealed class TestCluster
 
     public void Start(TestNode node)
     {
-        node.Raft = new RaftNode(Config, node.Id, _voters, node.Log, node.Store, new Random(node.Id * 7919 + (int)Now), "test-cluster", Now, Trace.Add);
+        var random = new Random(node.Id * 7919 + (int)Now);
+        node.Raft = node.Membership is { } membership
+            ? new RaftNode(Config, membership, node.Log, node.Store, random, "test-cluster", Now, Trace.Add)
+            : new RaftNode(Config, node.Id, _voters, node.Log, node.Store, random, "test-cluster", Now, Trace.Add);
         node.Up = true;
     }
 
@@ -78,7 +116,9 @@ internal sealed class TestCluster
 
     public void Heal() => _cut.Clear();
 
-    /// <summary>Delivers every queued message (and those they cause) at the current time.</summary>
+    /// <summary>Delivers every queued message (and those they cause) at the current time. A node's
+    /// unflushed tail (a leader's new batch) is flushed once the messages stop, as a driver flushes
+    /// after sending.</summary>
     public void DeliverAll()
     {
         for (int round = 0; ; round++)
@@ -88,9 +128,19 @@ internal sealed class TestCluster
             foreach (var node in Up)
             {
                 batch.AddRange(node.Raft.DrainOutbound());
-                node.Committed.AddRange(node.Raft.DrainCommitted());
+                foreach (var item in node.Raft.DrainCommitted())
+                {
+                    node.Items.Add(item);
+                    if (item is CommittedBatch committed) node.Committed.Add(committed);
+                }
             }
-            if (batch.Count == 0) return;
+            if (batch.Count == 0)
+            {
+                var unflushed = Up.Where(n => n.Raft.HasUnflushedTail).ToList();
+                if (unflushed.Count == 0) return;
+                foreach (var node in unflushed) node.Raft.Flush(Now);
+                continue;
+            }
             foreach (var message in batch)
             {
                 Sent.Add(message);
@@ -137,6 +187,21 @@ internal sealed class TestCluster
         Assert.True(RunUntil(() => Leader is not null && Up.All(n => n.Raft.LeaderId == Leader.Id && n.Raft.Epoch == Leader.Raft.Epoch), maxMs),
             "no leader agreed on:\n" + string.Join("\n", Trace.TakeLast(40)));
         return Leader!;
+    }
+
+    private int _clientCorrelation = 1000;
+
+    /// <summary>A client request (AddRaftVoter, DescribeQuorum, …) from pseudo node -7 to <paramref name="to"/>;
+    /// returns the answer once one was sent (running the cluster up to <paramref name="maxMs"/>), or null.</summary>
+    public TResponse? ClientRequest<TResponse>(int to, Fjord.Protocol.IKafkaMessage request, long maxMs = 5_000) where TResponse : class
+    {
+        int correlation = ++_clientCorrelation;
+        int sent = Sent.Count;
+        Nodes[to].Raft.Handle(Testing.RaftCodec.ThroughCodec(new RaftMessage(-7, to, correlation, true, request)), Now);
+        TResponse? answer = null;
+        RunUntil(() => (answer = Sent.Skip(sent).Where(m => m.Destination == -7 && m.CorrelationId == correlation && !m.IsRequest)
+            .Select(m => m.Body).OfType<TResponse>().FirstOrDefault()) is not null, maxMs);
+        return answer;
     }
 
     public long Propose(params string[] values)

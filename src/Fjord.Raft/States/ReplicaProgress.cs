@@ -6,11 +6,13 @@ namespace Fjord.Raft;
 /// (Kafka's rule: a fetch at or past the leader's end offset now, or past the leader's end offset
 /// as of the previous fetch, which makes it caught up as of that previous fetch).
 /// </summary>
-internal sealed class ReplicaProgress(int replicaId)
+internal sealed class ReplicaProgress(ReplicaKey key)
 {
     private long _leaderEndAtLastFetch = -1;
 
-    public int ReplicaId { get; } = replicaId;
+    /// <summary>The replica's id and directory id (the latter zero when it did not say).</summary>
+    public ReplicaKey Key { get; set; } = key;
+    public int ReplicaId => Key.Id;
 
     /// <summary>-1 until known. For a voter this is its durable end offset (it flushes before fetching).</summary>
     public long EndOffset { get; private set; } = -1;

@@ -13,7 +13,7 @@ internal sealed class VoteTally
     public VoteTally(IReadOnlySet<int> voters, int localId)
     {
         _voters = voters;
-        _granted.Add(localId);
+        if (voters.Contains(localId)) _granted.Add(localId);
     }
 
     public int Majority => _voters.Count / 2 + 1;

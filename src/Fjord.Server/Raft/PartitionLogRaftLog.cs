@@ -6,7 +6,9 @@ namespace Fjord.Server.Raft;
 /// <summary>
 /// <see cref="IRaftLog"/> over the <see cref="PartitionLog"/> of <c>__cluster_metadata-0</c>.
 /// Durability: <see cref="FlushedOffset"/> is the log's recovery point, which <see cref="Flush"/>
-/// raises to the log end offset and truncation lowers with it.
+/// raises to the log end offset and truncation lowers with it. <see cref="Flush"/> may run on another
+/// thread while the node thread uses the log (the <see cref="RaftNetworkDriver"/> flushes on a thread
+/// of its own): the partition serialises writers and flushes under its write lock, and reads are lock-free.
 /// </summary>
 /// <remarks>
 /// Contract mapping (compare <see cref="InMemoryRaftLog"/>):
@@ -18,15 +20,47 @@ namespace Fjord.Server.Raft;
 /// there but (-1, -1) here.</item>
 /// <item><see cref="Read"/> at or past the log end answers empty (the in-memory log does;
 /// <see cref="PartitionLog.Read"/> would throw past the end).</item>
-/// <item><see cref="LastEpoch"/> is 0 for an empty cache (the cache says -1).</item>
+/// <item><see cref="LastEpoch"/> and <see cref="EndOffsetForEpoch"/> fall back on the snapshot the log
+/// starts after when the cache has nothing to say (an empty cache says -1).</item>
 /// </list>
+/// Snapshots live next to the segments, as <see cref="SnapshotFiles"/> names them
+/// (<c>&lt;end offset&gt;-&lt;epoch&gt;.checkpoint</c>, <c>.part</c> while written, through
+/// <see cref="SnapshotWriter.CreateRaw"/>, which checks the Kafka layout before the rename). The log
+/// start is not checkpointed: a reopened log starts at its first segment, moved at once to the latest
+/// snapshot when the log holds the batch ending there with the snapshot's epoch (the constructor);
+/// otherwise the Raft core restarts the log after that snapshot on start (<see cref="ResetToSnapshot"/>).
+/// Deleting the prefix drops whole segments only (the active one stays). A bootstrap snapshot
+/// (end offset 0, epoch 0, written by <c>storage format</c>) is an ordinary snapshot here.
 /// </remarks>
-public sealed class PartitionLogRaftLog(PartitionLog log) : IRaftLog
+public sealed class PartitionLogRaftLog : IRaftLog
 {
     /// <summary><c>__cluster_metadata-0</c>.</summary>
     public static readonly TopicPartition MetadataPartition = new("__cluster_metadata", 0);
 
-    public PartitionLog Log { get; } = log ?? throw new ArgumentNullException(nameof(log));
+    private readonly List<SnapshotId> _snapshots;
+
+    /// <summary>Wraps <paramref name="log"/>; when its latest snapshot ends on a batch of the log with
+    /// the snapshot's epoch (the usual restart), the log start moves there at once, as it was before
+    /// the restart. Any other disagreement is left to the core, which restarts the log after the snapshot.</summary>
+    public PartitionLogRaftLog(PartitionLog log)
+    {
+        Log = log ?? throw new ArgumentNullException(nameof(log));
+        _snapshots = [.. SnapshotFiles.List(log.Directory)]; // also removes .part files left by a crash
+        if (_snapshots.Count > 0 && _snapshots[^1] is var latest && latest.EndOffset > log.LogStartOffset && latest.EndOffset <= log.LogEndOffset
+            && EpochOfBatchEndingAt(latest.EndOffset) == latest.Epoch)
+            log.AdvanceLogStartOffset(latest.EndOffset);
+    }
+
+    private int? EpochOfBatchEndingAt(long endOffset)
+    {
+        var reader = new Fjord.Protocol.Records.RecordBatchReader(Read(endOffset - 1, 1, long.MaxValue));
+        return reader.MoveNext() && reader.Current.LastOffset == endOffset - 1 ? reader.Current.PartitionLeaderEpoch : null;
+    }
+
+    public PartitionLog Log { get; }
+
+    /// <summary>The directory holding the segments and the snapshots.</summary>
+    public string Directory => Log.Directory;
 
     /// <summary>
     /// Opens (creating when absent and recovering) the metadata log in <paramref name="directory"/>,
@@ -44,8 +78,24 @@ public sealed class PartitionLogRaftLog(PartitionLog log) : IRaftLog
 
     public long StartOffset => Log.LogStartOffset;
     public long EndOffset => Log.LogEndOffset;
-    public long FlushedOffset => Log.RecoveryPoint;
-    public int LastEpoch => Math.Max(0, Log.LeaderEpochs.LatestEpoch);
+
+    /// <summary>The recovery point; never below the log start (what lies below is in a durable snapshot).</summary>
+    public long FlushedOffset => Math.Max(Log.RecoveryPoint, Log.LogStartOffset);
+
+    public int LastEpoch => Log.LeaderEpochs.LatestEpoch is >= 0 and var latest ? latest : StartEpoch;
+
+    /// <summary>The epoch of the snapshot the log starts after (0 when it starts at 0 or no snapshot ends there).</summary>
+    private int StartEpoch
+    {
+        get
+        {
+            long start = Log.LogStartOffset;
+            if (start == 0) return 0;
+            for (int i = _snapshots.Count - 1; i >= 0; i--)
+                if (_snapshots[i].EndOffset == start) return _snapshots[i].Epoch;
+            return 0;
+        }
+    }
 
     public OffsetAndEpoch EndOffsetForEpoch(int epoch)
     {
@@ -57,6 +107,8 @@ public sealed class PartitionLogRaftLog(PartitionLog log) : IRaftLog
             long end = i + 1 < entries.Count ? entries[i + 1].StartOffset : logEnd;
             return new OffsetAndEpoch(end, entries[i].Epoch);
         }
+        long start = Log.LogStartOffset;
+        if (start > 0 && StartEpoch <= epoch) return new OffsetAndEpoch(start, StartEpoch);
         return new OffsetAndEpoch(-1, -1);
     }
 
@@ -91,6 +143,88 @@ public sealed class PartitionLogRaftLog(PartitionLog log) : IRaftLog
     public void TruncateTo(long offset) => Log.Truncate(offset);
 
     public void Flush() => Log.Flush();
+
+    // ---- snapshots ----
+
+    public OffsetAndEpoch? LatestSnapshotId => _snapshots.Count == 0 ? null : ToRaft(_snapshots[^1]);
+
+    /// <summary>The complete snapshots, oldest first.</summary>
+    public IReadOnlyList<SnapshotId> Snapshots => _snapshots;
+
+    public IRaftSnapshotWriter CreateSnapshot(OffsetAndEpoch id)
+    {
+        var storageId = ToStorage(id);
+        if (_snapshots.Contains(storageId)) throw new InvalidOperationException($"snapshot {id} already exists in {Directory}");
+        return new Writer(this, SnapshotWriter.CreateRaw(Directory, storageId));
+    }
+
+    public RaftSnapshotChunk? ReadSnapshot(OffsetAndEpoch id, long position, int maxBytes)
+    {
+        if (id.Offset < 0 || id.Epoch < 0 || !_snapshots.Contains(ToStorage(id))) return null;
+        var path = SnapshotFiles.PathOf(Directory, ToStorage(id));
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
+            long size = file.Length;
+            if (position < 0 || position >= size) return new RaftSnapshotChunk(ReadOnlyMemory<byte>.Empty, size);
+            var bytes = new byte[(int)Math.Min(Math.Max(0, maxBytes), size - position)];
+            file.Position = position;
+            file.ReadExactly(bytes);
+            return new RaftSnapshotChunk(bytes, size);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException($"cannot read snapshot {path}: {e.Message}", e);
+        }
+    }
+
+    public void AdvanceStartToSnapshot(OffsetAndEpoch id)
+    {
+        var storageId = ToStorage(id);
+        if (!_snapshots.Contains(storageId)) throw new InvalidOperationException($"no snapshot {id} in {Directory}");
+        if (id.Offset <= Log.LogStartOffset) return;
+        Log.AdvanceLogStartOffset(id.Offset);
+        DeleteSnapshotsBefore(storageId);
+    }
+
+    public void ResetToSnapshot(OffsetAndEpoch id)
+    {
+        var storageId = ToStorage(id);
+        if (!_snapshots.Contains(storageId)) throw new InvalidOperationException($"no snapshot {id} in {Directory}");
+        Log.TruncateFullyAndStartAt(id.Offset);
+        DeleteSnapshotsBefore(storageId);
+    }
+
+    private void DeleteSnapshotsBefore(SnapshotId keep)
+    {
+        SnapshotFiles.DeleteBefore(Directory, keep);
+        _snapshots.RemoveAll(s => s < keep);
+    }
+
+    private void Frozen(SnapshotId id)
+    {
+        int index = _snapshots.BinarySearch(id);
+        if (index < 0) _snapshots.Insert(~index, id);
+    }
+
+    private static SnapshotId ToStorage(OffsetAndEpoch id) => new(id.Offset, id.Epoch);
+    private static OffsetAndEpoch ToRaft(SnapshotId id) => new(id.EndOffset, id.Epoch);
+
+    /// <summary>A raw <see cref="SnapshotWriter"/>: bytes as given; <see cref="Freeze"/> checks the layout, fsyncs and renames.</summary>
+    private sealed class Writer(PartitionLogRaftLog owner, SnapshotWriter writer) : IRaftSnapshotWriter
+    {
+        public OffsetAndEpoch Id => ToRaft(writer.Id);
+        public long Size => writer.SizeInBytes;
+        public void Append(ReadOnlySpan<byte> bytes) => writer.AppendRaw(bytes);
+
+        public void Freeze()
+        {
+            writer.Freeze();
+            owner.Frozen(writer.Id);
+        }
+
+        public void Dispose() => writer.Dispose();
+    }
 
     /// <summary>Flushes and closes the underlying log.</summary>
     public void Close() => Log.Close();

@@ -17,29 +17,46 @@ namespace Fjord.Server.Raft;
 /// <remarks>
 /// Wire conventions:
 /// <list type="bullet">
-/// <item>Every request carries a Kafka <see cref="RequestHeader"/> whose <c>ClientId</c> is
-/// <c>raft-&lt;sender node id&gt;</c> (e.g. <c>raft-2</c>); that is how the receiver learns the
-/// RaftMessage's <c>Source</c>. A request with another client id closes its connection.</item>
+/// <item>Every Raft RPC (Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot) carries a
+/// Kafka <see cref="RequestHeader"/> whose <c>ClientId</c> is <c>raft-&lt;sender node id&gt;</c>
+/// (e.g. <c>raft-2</c>); that is how the receiver learns the RaftMessage's <c>Source</c>. A Raft RPC
+/// with another client id closes its connection.</item>
+/// <item>The listener also serves clients that are not Raft peers (any client id; see
+/// <see cref="ControllerListenerApis"/>): ApiVersions and DescribeCluster are answered by the driver,
+/// DescribeQuorum by the node, with the connection's own pseudo source id (negative, unique per
+/// inbound connection, so never a node id). Every answer on a connection is sent from the node
+/// thread, in request order. Any other API closes the connection (logged).</item>
 /// <item>Requests go out at the highest version of their API (<c>KafkaApis.Find(key).Versions.Highest</c>);
 /// responses come back on the connection the request arrived on, at the request's version.</item>
 /// <item>Outbound connections are opened lazily per destination; on any failure the connection is
 /// closed, its in-flight requests are forgotten (Raft retries on its own timers), and the next
 /// send opens a new one. Frames above 100 MiB or that do not decode close the connection.</item>
 /// </list>
+/// Proposals and flushing: every proposal queued when the node thread wakes is appended as one batch
+/// (<see cref="ProposeAsync"/>); the answers that gives parked fetches are sent first, and only then
+/// is the log flushed — by a flusher thread of the driver's own, while the node thread keeps
+/// answering fetches — after which the node counts the leader's flushed end offset
+/// (<see cref="RaftNode.Flush"/>). So the <see cref="IRaftLog"/> must allow <see cref="IRaftLog.Flush"/>
+/// concurrently with its other members (<see cref="PartitionLogRaftLog"/> does). Proposals arriving
+/// during a flush wait for it and are appended together after it.
 /// Usage: construct (binds the listener, so <see cref="BoundPort"/> is known), then
-/// <see cref="Start"/> with the voters' endpoints; <see cref="Dispose"/> stops everything.
+/// <see cref="Start"/> with the voters' endpoints; <see cref="Dispose"/> stops everything (and
+/// returns only once nothing touches the log any more, so the caller may close it).
 /// </remarks>
 public sealed class RaftNetworkDriver : IDisposable
 {
     private const int ChannelCapacity = 4096;
     private const int MaxWaitMs = 500;
+    /// <summary>Coalesced proposals stay well below the log's largest batch (max.message.bytes, 1 MiB).</summary>
+    private const long MaxCoalescedBytes = 512 * 1024;
+    private const int RecordOverheadBytes = 24;
 
     private readonly int _nodeId;
     private readonly RaftConfig _config;
     private readonly IRaftLog _log;
     private readonly IQuorumStateStore _store;
     private readonly string _clusterId;
-    private readonly Action<CommittedBatch> _onCommitted;
+    private readonly Action<CommittedItem> _onCommitted;
     private readonly Action<string> _logLine;
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
@@ -51,6 +68,21 @@ public sealed class RaftNetworkDriver : IDisposable
     private readonly Dictionary<int, RaftConnection> _outbound = []; // this and the next: node thread only
     private readonly Dictionary<(int Peer, int CorrelationId), (RaftConnection Connection, short Version)> _awaitingResponse = [];
     private IReadOnlyDictionary<int, IPEndPoint> _voters = new Dictionary<int, IPEndPoint>();
+    // KIP-853 (node thread only): controller.quorum.bootstrap.servers under pseudo ids (int.MinValue + i),
+    // and endpoints learned from NodeEndpoints / LeaderEndpoints of the messages that pass by.
+    private readonly Dictionary<int, (string Host, int Port)> _bootstrap = [];
+    private readonly Dictionary<int, (string Host, int Port)> _learned = [];
+    private ControllerListenerInfo _listenerInfo = new("CONTROLLER", []);
+    private RaftMembership? _membership; // set by StartDynamic: a dynamic quorum
+    private int _lastClientSource = -1; // pseudo source ids of inbound connections: -2, -3, ...
+    private readonly List<Proposal> _pending = []; // this and the next: node thread only
+    private bool _flushing; // the flusher thread owns a flush request the node thread has not seen complete
+    // The leader's fsync runs on a thread of its own (FlushLoop), so the node thread keeps answering
+    // fetches meanwhile. Set by the node thread, reset by the flusher:
+    private readonly ManualResetEventSlim _flushRequested = new(false);
+    private volatile bool _flushCompleted; // set by the flusher (with _flushError on failure), cleared by the node thread
+    private Exception? _flushError;
+    private Thread? _flusher;
     private RaftNode? _node;
     private Thread? _thread;
     private int _disposed;
@@ -62,7 +94,7 @@ public sealed class RaftNetworkDriver : IDisposable
     private volatile Exception? _fault;
 
     public RaftNetworkDriver(int nodeId, IPEndPoint listenOn, RaftConfig config, IRaftLog log, IQuorumStateStore store,
-        string clusterId, Action<CommittedBatch> onCommitted, Action<string>? logLine = null)
+        string clusterId, Action<CommittedItem> onCommitted, Action<string>? logLine = null)
     {
         ArgumentNullException.ThrowIfNull(listenOn);
         _nodeId = nodeId;
@@ -86,22 +118,78 @@ public sealed class RaftNetworkDriver : IDisposable
     /// <summary>The exception that stopped the node loop (a Raft invariant violation), if any.</summary>
     public Exception? Fault => _fault;
 
+    /// <summary>How DescribeCluster and DescribeQuorum describe the voters to clients (listener name,
+    /// host and port as configured). When not set, <see cref="Start"/> describes them by the
+    /// addresses it is given, on a listener named CONTROLLER.</summary>
+    public ControllerListenerInfo? ListenerInfo { get; init; }
+
+    /// <summary>
+    /// Starts a node of a dynamic quorum (KIP-853): its voter set comes from its log; until it knows
+    /// a leader it asks <paramref name="bootstrapServers"/> (<c>controller.quorum.bootstrap.servers</c>),
+    /// which the node addresses by pseudo ids. Destinations are resolved from the voter set's endpoints
+    /// (on <see cref="ListenerInfo"/>'s listener name) and from endpoints other nodes announce.
+    /// </summary>
+    public void StartDynamic(RaftMembership membership, IReadOnlyList<(string Host, int Port)> bootstrapServers)
+    {
+        ArgumentNullException.ThrowIfNull(membership);
+        ArgumentNullException.ThrowIfNull(bootstrapServers);
+        if (_thread is not null) throw new InvalidOperationException("already started");
+        var ids = new List<int>();
+        for (int i = 0; i < bootstrapServers.Count; i++)
+        {
+            int id = int.MinValue + i;
+            _bootstrap[id] = bootstrapServers[i];
+            ids.Add(id);
+        }
+        _listenerInfo = ListenerInfo ?? new ControllerListenerInfo("CONTROLLER", []);
+        _membership = membership;
+        _node = new RaftNode(_config, membership with { NodeId = _nodeId, BootstrapServers = ids }, _log, _store, new Random(), _clusterId,
+            Environment.TickCount64, line => _logLine(line));
+        StartThreads();
+    }
+
+    /// <summary>The voter set in force on the node (dynamic quorums: as its log says).</summary>
+    public VoterSet? Voters => Volatile.Read(ref _publishedVoters);
+    private VoterSet? _publishedVoters;
+
     /// <summary>Creates the node (with the voters' ids) and starts the accept loop and the node thread.</summary>
     public void Start(IReadOnlyDictionary<int, IPEndPoint> voters)
     {
         ArgumentNullException.ThrowIfNull(voters);
         if (_thread is not null) throw new InvalidOperationException("already started");
         _voters = new Dictionary<int, IPEndPoint>(voters);
+        _listenerInfo = ListenerInfo ?? new ControllerListenerInfo("CONTROLLER",
+            [.. voters.OrderBy(v => v.Key).Select(v => new QuorumVoter(v.Key, new HostPort(v.Value.Address.ToString(), v.Value.Port)))]);
         _node = new RaftNode(_config, _nodeId, [.. voters.Keys], _log, _store, new Random(), _clusterId, Environment.TickCount64,
             line => _logLine(line));
+        StartThreads();
+    }
+
+    private void StartThreads()
+    {
+        // What the node recovered from disk is visible at once (not only after the thread's first round).
+        var node = _node!;
+        _role = (int)node.Role;
+        _epoch = node.Epoch;
+        _leaderId = node.LeaderId ?? -1;
+        Volatile.Write(ref _publishedVoters, node.Voters);
         _ = Task.Run(AcceptLoopAsync);
+        _flusher = new Thread(FlushLoop) { IsBackground = true, Name = $"raft-flush-{_nodeId}" };
+        _flusher.Start();
         _thread = new Thread(NodeLoop) { IsBackground = true, Name = $"raft-node-{_nodeId}" };
         _thread.Start();
     }
 
-    /// <summary>Proposes records; completes with the offset of the last one, or null when this node is not the leader.</summary>
+    /// <summary>
+    /// Proposes records; completes with the offset of the last one (once appended on the leader, not
+    /// yet committed), or null when this node is not the leader. Proposals queued together are
+    /// appended as one batch with one flush (see <see cref="ProposePending"/>); each still completes
+    /// with its own last offset, and its records stay contiguous and in order.
+    /// </summary>
     public async Task<long?> ProposeAsync(IReadOnlyList<byte[]> records, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(records);
+        if (records.Count == 0) throw new ArgumentException("a batch needs at least one record", nameof(records));
         var proposal = new Proposal(records, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously));
         await PostAsync(proposal, cancellationToken).ConfigureAwait(false);
         return await proposal.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -113,8 +201,58 @@ public sealed class RaftNetworkDriver : IDisposable
         _wake.Set();
     }
 
-    private sealed record Proposal(IReadOnlyList<byte[]> Records, TaskCompletionSource<long?> Result);
+    private sealed record Proposal(IReadOnlyList<byte[]> Records, TaskCompletionSource<long?> Result)
+    {
+        /// <summary>Roughly what the records take in a batch (value + per-record framing), to bound coalescing.</summary>
+        public long EstimatedBytes { get; } = Records.Sum(r => (long)r.Length + RecordOverheadBytes);
+    }
     private sealed record InboundRequest(RaftMessage Message, RaftConnection Connection, short Version);
+    /// <summary>A request the driver answers itself, on the node thread so that answers keep their connection's order.</summary>
+    private sealed record ListenerRequest(RaftConnection Connection, Func<byte[]> Answer);
+    private sealed record ResignRequest(TaskCompletionSource Done);
+
+    /// <summary>Node thread: sends a listener answer. What a client asked must never stop the node,
+    /// so an answer that cannot be built closes that connection instead.</summary>
+    private void AnswerListenerRequest(ListenerRequest request)
+    {
+        if (request.Connection.IsClosed) return;
+        try
+        {
+            request.Connection.Send(request.Answer());
+        }
+        catch (Exception e) when (e is ProtocolEncodeException or InvalidOperationException or ArgumentException)
+        {
+            _logLine($"raft {_nodeId}: closing {request.Connection.Name}: cannot answer it: {e.Message}");
+            request.Connection.Close();
+        }
+    }
+    private sealed record SnapshotRequest(long EndOffset, Action<RaftSnapshotWriter> Write, TaskCompletionSource<OffsetAndEpoch> Result);
+
+    /// <summary>
+    /// Snapshots the state machine at committed offset <paramref name="endOffset"/>
+    /// (<see cref="RaftNode.CreateSnapshot"/>): on the node thread, <paramref name="write"/> appends
+    /// the state as of that offset (so it must work from a stable copy), then the snapshot is frozen
+    /// and the log start moves to it. Completes with the snapshot id, or with the node's refusal
+    /// (<see cref="ArgumentOutOfRangeException"/>) or <paramref name="write"/>'s exception, in which
+    /// case nothing is kept.
+    /// </summary>
+    public async Task<OffsetAndEpoch> CreateSnapshotAsync(long endOffset, Action<RaftSnapshotWriter> write, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        var request = new SnapshotRequest(endOffset, write, new TaskCompletionSource<OffsetAndEpoch>(TaskCreationOptions.RunContinuationsAsynchronously));
+        await PostAsync(request, cancellationToken).ConfigureAwait(false);
+        return await request.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Graceful resignation (<see cref="RaftNode.Resign"/>): a leader steps down and sends
+    /// EndQuorumEpoch to the other voters. Completes once the node has done it (the requests are then
+    /// queued on their connections); no effect on a node that is not the leader.</summary>
+    public async Task ResignAsync(CancellationToken cancellationToken = default)
+    {
+        var request = new ResignRequest(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        await PostAsync(request, cancellationToken).ConfigureAwait(false);
+        await request.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     // ---- sockets -> inbox ----
 
@@ -126,8 +264,9 @@ public sealed class RaftNetworkDriver : IDisposable
             try { client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false); }
             catch (Exception) when (_stop.IsCancellationRequested) { return; }
             catch (Exception e) { _logLine($"raft {_nodeId}: accept failed: {e.Message}"); continue; }
+            int clientSource = Interlocked.Decrement(ref _lastClientSource);
             var connection = RaftConnection.Start($"{_nodeId}<-{client.Client.RemoteEndPoint}",
-                _ => ValueTask.FromResult(client), OnInboundFrameAsync, _logLine, _stop.Token);
+                _ => ValueTask.FromResult(client), (c, frame) => OnInboundFrameAsync(c, frame, clientSource), _logLine, _stop.Token);
             lock (_inbound)
             {
                 _inbound.RemoveAll(c => c.IsClosed);
@@ -136,15 +275,40 @@ public sealed class RaftNetworkDriver : IDisposable
         }
     }
 
-    private ValueTask OnInboundFrameAsync(RaftConnection connection, byte[] frame)
+    /// <summary>
+    /// One request frame from an inbound connection; throwing closes that connection (malformed
+    /// bytes, an API not served here, a Raft RPC without a raft-&lt;id&gt; client id).
+    /// <paramref name="clientSource"/> is the connection's pseudo source id for non-Raft requests.
+    /// </summary>
+    private ValueTask OnInboundFrameAsync(RaftConnection connection, byte[] frame, int clientSource)
     {
+        var (apiKey, _) = Frames.PeekApi(frame);
+        var kind = ControllerListenerApis.Classify(apiKey);
+        if (kind == ControllerListenerApi.ApiVersions)
+        {
+            var answer = ControllerListenerApis.AnswerApiVersions(frame); // also answers versions newer than ours
+            return PostAsync(new ListenerRequest(connection, () => answer), _stop.Token);
+        }
         var request = Frames.DecodeRequest(frame); // throws on a malformed frame: the connection closes
-        var clientId = request.Header.ClientId;
-        if (clientId is null || !clientId.StartsWith("raft-", StringComparison.Ordinal)
-            || !int.TryParse(clientId.AsSpan(5), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int peer))
-            throw new InvalidDataException($"client id '{clientId}' is not raft-<node id>");
-        var message = new RaftMessage(peer, _nodeId, request.CorrelationId, true, request.Body);
-        return PostAsync(new InboundRequest(message, connection, request.ApiVersion), _stop.Token);
+        switch (kind)
+        {
+            case ControllerListenerApi.Raft:
+                var clientId = request.Header.ClientId;
+                if (clientId is null || !clientId.StartsWith("raft-", StringComparison.Ordinal)
+                    || !int.TryParse(clientId.AsSpan(5), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int peer)
+                    || peer < 0)
+                    throw new InvalidDataException($"{request.Api.Name} from client id '{clientId}': Raft RPCs are accepted only from raft-<node id>");
+                return PostAsync(new InboundRequest(new RaftMessage(peer, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion), _stop.Token);
+            case ControllerListenerApi.DescribeQuorum:
+            case ControllerListenerApi.VoterChange:
+                return PostAsync(new InboundRequest(new RaftMessage(clientSource, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion), _stop.Token);
+            case ControllerListenerApi.DescribeCluster:
+                var describe = (DescribeClusterRequest)request.Body;
+                return PostAsync(new ListenerRequest(connection, () => Frames.EncodeResponse(request.CorrelationId, request.Api.ApiKey, request.ApiVersion,
+                    ControllerListenerApis.DescribeCluster(describe, _clusterId, _node?.LeaderId, DescribedControllers()))), _stop.Token);
+            default:
+                throw new InvalidDataException($"{request.Api.Name} (API key {apiKey}) from client id '{request.Header.ClientId}' is not served on the controller listener");
+        }
     }
 
     private ValueTask OnResponseFrameAsync(int peer, RaftConnection connection, byte[] frame)
@@ -171,15 +335,26 @@ public sealed class RaftNetworkDriver : IDisposable
                 long now = Environment.TickCount64;
                 if (node.NextDeadline <= now) node.Poll(now);
                 Publish(node);
+                ProposeAndFlush(node);
 
                 long waitMs = Math.Clamp(node.NextDeadline - Environment.TickCount64, 0, MaxWaitMs);
-                if (waitMs > 0) _wake.Wait((int)waitMs);
-                _wake.Reset(); // before draining: an item posted after this sets it again
-                while (!_stop.IsCancellationRequested && reader.TryRead(out var item))
+                if (waitMs > 0 && !_flushCompleted && !reader.TryPeek(out _)) _wake.Wait((int)waitMs);
+                _wake.Reset(); // before draining: an item posted (or a flush completed) after this sets it again
+                // What is queued now (at most a channel's worth) is handled in one pass: requests and
+                // responses in order, each answer sent at once; proposals collected, then appended
+                // together as one batch, sent to parked fetches, and only then flushed — on the flusher
+                // thread, so that the followers' fsyncs overlap ours and fetches are answered while ours runs.
+                for (int taken = 0; taken < ChannelCapacity && !_stop.IsCancellationRequested && reader.TryRead(out var item); taken++)
                 {
+                    if (item is Proposal proposal)
+                    {
+                        _pending.Add(proposal);
+                        continue;
+                    }
                     Process(node, item, Environment.TickCount64);
                     Publish(node);
                 }
+                ProposeAndFlush(node);
             }
         }
         catch (Exception e) when (!_stop.IsCancellationRequested)
@@ -189,8 +364,11 @@ public sealed class RaftNetworkDriver : IDisposable
         }
         finally
         {
+            foreach (var p in _pending) p.Result.TrySetCanceled(); // never answered: stopping
             while (reader.TryRead(out var item))
-                if (item is Proposal p) p.Result.TrySetCanceled(); // never answered: stopping
+                if (item is Proposal p) p.Result.TrySetCanceled();
+                else if (item is ResignRequest r) r.Done.TrySetCanceled();
+                else if (item is SnapshotRequest s) s.Result.TrySetCanceled();
         }
     }
 
@@ -199,20 +377,135 @@ public sealed class RaftNetworkDriver : IDisposable
         switch (item)
         {
             case InboundRequest request:
+                Learn(request.Message);
                 _awaitingResponse[(request.Message.Source, request.Message.CorrelationId)] = (request.Connection, request.Version);
                 node.Handle(request.Message, now);
                 break;
             case RaftMessage response:
+                Learn(response);
                 node.Handle(response, now);
                 break;
-            case Proposal proposal:
-                try { proposal.Result.TrySetResult(node.Propose(proposal.Records, now)); }
-                catch (Exception e) { proposal.Result.TrySetException(e); }
+            case ListenerRequest listenerRequest:
+                AnswerListenerRequest(listenerRequest);
+                break;
+            case SnapshotRequest snapshot:
+                try
+                {
+                    using var writer = node.CreateSnapshot(snapshot.EndOffset, now);
+                    snapshot.Write(writer);
+                    snapshot.Result.TrySetResult(writer.Freeze());
+                }
+                catch (Exception e) { snapshot.Result.TrySetException(e); }
+                break;
+            case ResignRequest resign:
+                node.Resign(now);
+                resign.Done.TrySetResult();
                 break;
         }
     }
 
-    /// <summary>Sends what the node wants sent, hands committed batches to the callback, refreshes the snapshots.</summary>
+    /// <summary>
+    /// Appends the collected proposals as one batch (one <see cref="RaftNode.Propose"/>, one append;
+    /// the flush follows once for all) — or, past <see cref="MaxCoalescedBytes"/>, as a few batches,
+    /// each of whole proposals — and completes each proposal with its own last offset: records keep
+    /// the order of the proposals, so a proposal ends at its batch's first offset + its records and
+    /// those before it in the batch − 1.
+    /// </summary>
+    private void ProposePending(RaftNode node, long now)
+    {
+        int start = 0;
+        while (start < _pending.Count)
+        {
+            int end = start, records = 0;
+            long bytes = 0;
+            do
+            {
+                records += _pending[end].Records.Count;
+                bytes += _pending[end].EstimatedBytes;
+                end++;
+            }
+            while (end < _pending.Count && bytes + _pending[end].EstimatedBytes <= MaxCoalescedBytes);
+            ProposeBatch(node, start, end, records, now);
+            start = end;
+        }
+        _pending.Clear();
+    }
+
+    private void ProposeBatch(RaftNode node, int start, int end, int recordCount, long now)
+    {
+        try
+        {
+            IReadOnlyList<byte[]> records = end - start == 1 ? _pending[start].Records : Concatenate(start, end, recordCount);
+            long? last = node.Propose(records, now);
+            long next = last is { } l ? l - recordCount + 1 : 0;
+            for (int i = start; i < end; i++)
+            {
+                next += _pending[i].Records.Count;
+                _pending[i].Result.TrySetResult(last is null ? null : next - 1);
+            }
+        }
+        catch (Exception e)
+        {
+            for (int i = start; i < end; i++) _pending[i].Result.TrySetException(e);
+        }
+    }
+
+    private byte[][] Concatenate(int start, int end, int count)
+    {
+        var all = new byte[count][];
+        int n = 0;
+        for (int i = start; i < end; i++)
+            foreach (var record in _pending[i].Records) all[n++] = record;
+        return all;
+    }
+
+    /// <summary>
+    /// Once the flush in progress (if any) has completed: the node records it (<see cref="RaftNode.Flush"/>
+    /// finds nothing left to flush and counts the leader's new flushed end offset, which may commit);
+    /// then the collected proposals are appended as one batch and sent to parked fetches; then, if
+    /// the log has an unflushed tail, the flusher thread is asked to flush it. Proposals that arrive
+    /// while a flush runs wait for it and then go out together (group commit).
+    /// </summary>
+    private void ProposeAndFlush(RaftNode node)
+    {
+        if (_flushCompleted)
+        {
+            _flushCompleted = false;
+            _flushing = false;
+            if (Interlocked.Exchange(ref _flushError, null) is { } error)
+                throw new IOException($"raft {_nodeId}: flushing the log failed", error);
+            node.Flush(Environment.TickCount64);
+            Publish(node);
+        }
+        if (_flushing) return;
+        ProposePending(node, Environment.TickCount64);
+        Publish(node);
+        if (!node.HasUnflushedTail) return;
+        _flushing = true;
+        _flushRequested.Set();
+    }
+
+    /// <summary>
+    /// The flusher thread: flushes the log when the node thread asks (at most one request
+    /// outstanding), then tells it. Only <see cref="IRaftLog.Flush"/> runs here, concurrently with
+    /// the node's other calls on the log; <see cref="PartitionLogRaftLog"/> allows that (writers and
+    /// flushes are serialised by the partition's write lock, reads are lock-free).
+    /// </summary>
+    private void FlushLoop()
+    {
+        while (true)
+        {
+            _flushRequested.Wait();
+            _flushRequested.Reset();
+            if (_stop.IsCancellationRequested) return;
+            try { _log.Flush(); }
+            catch (Exception e) { _flushError = e; }
+            _flushCompleted = true;
+            _wake.Set();
+        }
+    }
+
+    /// <summary>Sends what the node wants sent, hands committed items (batches, snapshot loads) to the callback, refreshes the published state.</summary>
     private void Publish(RaftNode node)
     {
         foreach (var message in node.DrainOutbound())
@@ -227,20 +520,76 @@ public sealed class RaftNetworkDriver : IDisposable
                 _logLine($"raft {_nodeId}: could not send {message}: {e.Message}");
             }
         }
-        foreach (var batch in node.DrainCommitted())
+        foreach (var item in node.DrainCommitted())
         {
-            try { _onCommitted(batch); }
+            try { _onCommitted(item); }
             catch (Exception e) { _logLine($"raft {_nodeId}: commit callback failed: {e.Message}"); }
         }
         _role = (int)node.Role;
         _epoch = node.Epoch;
         _leaderId = node.LeaderId ?? -1;
         Interlocked.Exchange(ref _highWatermark, node.HighWatermark);
+        Volatile.Write(ref _publishedVoters, node.Voters);
+    }
+
+    /// <summary>
+    /// Node thread: the controllers DescribeCluster lists. Static quorum: <c>controller.quorum.voters</c>.
+    /// Dynamic quorum: the voter set in force here, each voter at its endpoint on our listener name
+    /// (else its first), and the leader too when it is not in the set (it may have removed itself
+    /// and still lead until that commits) and its endpoint is known, so clients can find it.
+    /// </summary>
+    private ControllerListenerInfo DescribedControllers()
+    {
+        if (_membership is null || _node is not { } node) return _listenerInfo;
+        var voters = new List<QuorumVoter>();
+        foreach (var voter in node.Voters.Voters)
+        {
+            if (voter.Endpoints.Count == 0) continue;
+            var e = voter.Endpoints.FirstOrDefault(x => x.Name == _listenerInfo.ListenerName) ?? voter.Endpoints[0];
+            voters.Add(new QuorumVoter(voter.Id, new HostPort(e.Host, e.Port)));
+        }
+        if (node.LeaderId is { } leader && voters.All(v => v.NodeId != leader))
+        {
+            if (leader == _nodeId && _membership.LocalEndpoints is [var own, ..]) voters.Add(new QuorumVoter(leader, new HostPort(own.Host, own.Port)));
+            else if (_learned.TryGetValue(leader, out var learned)) voters.Add(new QuorumVoter(leader, new HostPort(learned.Host, learned.Port)));
+        }
+        return _listenerInfo with { Voters = voters };
+    }
+
+    /// <summary>Endpoints announced by other nodes: the leader's in Fetch answers and BeginQuorumEpoch.</summary>
+    private void Learn(RaftMessage message)
+    {
+        switch (message.Body)
+        {
+            case FetchResponse fetch:
+                foreach (var e in fetch.NodeEndpoints) _learned[e.NodeId] = (e.Host, e.Port);
+                break;
+            case BeginQuorumEpochRequest begin when begin.LeaderEndpoints.Count > 0 && begin.Topics is [{ Partitions: [var p] }]:
+                var endpoint = begin.LeaderEndpoints.FirstOrDefault(e => e.Name == _listenerInfo.ListenerName) ?? begin.LeaderEndpoints[0];
+                _learned[p.LeaderId] = (endpoint.Host, endpoint.Port);
+                break;
+            case VoteResponse vote:
+                foreach (var e in vote.NodeEndpoints) _learned[e.NodeId] = (e.Host, e.Port);
+                break;
+        }
+    }
+
+    /// <summary>Where a destination is: static voters, bootstrap servers, the voter set's endpoints, learned endpoints.</summary>
+    private (string Host, int Port)? Resolve(int destination)
+    {
+        if (_voters.TryGetValue(destination, out var fixedEndpoint)) return (fixedEndpoint.Address.ToString(), fixedEndpoint.Port);
+        if (_bootstrap.TryGetValue(destination, out var bootstrap)) return bootstrap;
+        if (_node?.Voters.Find(destination) is { Endpoints.Count: > 0 } voter)
+        {
+            var e = voter.Endpoints.FirstOrDefault(x => x.Name == _listenerInfo.ListenerName) ?? voter.Endpoints[0];
+            return (e.Host, e.Port);
+        }
+        return _learned.TryGetValue(destination, out var learned) ? learned : null;
     }
 
     private void SendRequest(RaftMessage message)
     {
-        if (!_voters.TryGetValue(message.Destination, out var endpoint))
+        if (Resolve(message.Destination) is not { } endpoint)
         {
             _logLine($"raft {_nodeId}: no endpoint for node {message.Destination}; dropped {message}");
             return;
@@ -250,8 +599,8 @@ public sealed class RaftNetworkDriver : IDisposable
             int peer = message.Destination;
             connection = RaftConnection.Start($"{_nodeId}->{peer}", async ct =>
             {
-                var client = new TcpClient(endpoint.AddressFamily);
-                try { await client.ConnectAsync(endpoint, ct).ConfigureAwait(false); }
+                var client = new TcpClient(IPAddress.TryParse(endpoint.Host, out var ip) ? ip.AddressFamily : AddressFamily.InterNetwork);
+                try { await client.ConnectAsync(endpoint.Host, endpoint.Port, ct).ConfigureAwait(false); }
                 catch { client.Dispose(); throw; }
                 return client;
             }, (c, frame) => OnResponseFrameAsync(peer, c, frame), _logLine, _stop.Token);
@@ -279,6 +628,8 @@ public sealed class RaftNetworkDriver : IDisposable
             return;
         }
         if (target.Connection.IsClosed) return;
+        if (message.Body is DescribeQuorumResponse describeQuorum)
+            ControllerListenerApis.Complete(describeQuorum, target.Version, _listenerInfo, Environment.TickCount64, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         target.Connection.Send(Frames.EncodeResponse(message.CorrelationId, message.ApiKey, target.Version, message.Body));
         if (_awaitingResponse.Count > 1024)
             foreach (var key in _awaitingResponse.Where(kv => kv.Value.Connection.IsClosed).Select(kv => kv.Key).ToList())
@@ -293,6 +644,8 @@ public sealed class RaftNetworkDriver : IDisposable
         _wake.Set();
         try { _listener.Stop(); } catch (SocketException) { }
         _thread?.Join();
+        _flushRequested.Set();
+        _flusher?.Join(); // after this, nothing touches the log: the caller may close it
         foreach (var connection in _outbound.Values) connection.Close();
         lock (_inbound) foreach (var connection in _inbound) connection.Close();
     }

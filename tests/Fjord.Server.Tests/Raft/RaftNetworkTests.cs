@@ -116,7 +116,7 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
                 try
                 {
                     driver = new RaftNetworkDriver(id, new IPEndPoint(IPAddress.Loopback, 0), config, log, new FileQuorumStateStore(dir),
-                        "raft-network-test", b => { lock (committed) committed.Add(b); }, line => _logLines.Enqueue(line));
+                        "raft-network-test", item => { if (item is CommittedBatch b) lock (committed) committed.Add(b); }, line => _logLines.Enqueue(line));
                 }
                 catch
                 {
@@ -178,7 +178,7 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
         var log = PartitionLogRaftLog.Open(dir);
         var committed = new List<CommittedBatch>();
         var driver = new RaftNetworkDriver(1, new IPEndPoint(IPAddress.Loopback, 0), new RaftConfig { ElectionTimeoutMs = 300, FetchTimeoutMs = 600 },
-            log, new FileQuorumStateStore(dir), "raft-network-test", b => { lock (committed) committed.Add(b); }, line => _logLines.Enqueue(line));
+            log, new FileQuorumStateStore(dir), "raft-network-test", item => { if (item is CommittedBatch b) lock (committed) committed.Add(b); }, line => _logLines.Enqueue(line));
         try
         {
             driver.Start(new Dictionary<int, IPEndPoint> { [1] = new(IPAddress.Loopback, driver.BoundPort) });

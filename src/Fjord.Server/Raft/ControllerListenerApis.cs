@@ -1,0 +1,173 @@
+using System.Text.RegularExpressions;
+using Fjord.Common;
+using Fjord.Protocol;
+using Fjord.Protocol.Framing;
+using Fjord.Protocol.Messages;
+
+namespace Fjord.Server.Raft;
+
+/// <summary>
+/// How the controller listener describes the quorum to clients: the listener name the voters are
+/// reached on (the first of <c>controller.listener.names</c>) and each voter's host and port as
+/// <c>controller.quorum.voters</c> writes them.
+/// </summary>
+public sealed record ControllerListenerInfo(string ListenerName, IReadOnlyList<QuorumVoter> Voters);
+
+/// <summary>What the controller listener does with a request, by API key.</summary>
+public enum ControllerListenerApi
+{
+    /// <summary>Not served here: the connection is closed (Kafka's behaviour for an API a listener does not expose).</summary>
+    NotServed,
+    /// <summary>A Raft RPC between voters (Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch, FetchSnapshot): the
+    /// sender must identify itself with the client id <c>raft-&lt;node id&gt;</c>.</summary>
+    Raft,
+    /// <summary>ApiVersions: answered by the listener.</summary>
+    ApiVersions,
+    /// <summary>DescribeQuorum: answered by the Raft node (NOT_LEADER_OR_FOLLOWER unless it leads).</summary>
+    DescribeQuorum,
+    /// <summary>DescribeCluster: answered by the listener from the configuration and the known leader.</summary>
+    DescribeCluster,
+    /// <summary>AddRaftVoter / RemoveRaftVoter (KIP-853): answered by the Raft node (the leader, once the change commits).</summary>
+    VoterChange,
+}
+
+/// <summary>
+/// The requests a controller listener answers besides the Raft RPCs themselves: ApiVersions (the
+/// APIs listed are exactly the ones this listener handles, with the version ranges of our schemas),
+/// DescribeCluster (controllers, EndpointType 2) and the completion of the node's DescribeQuorum
+/// answer with what only the server knows (voter endpoints, wall-clock timestamps). Stateless.
+/// </summary>
+public static class ControllerListenerApis
+{
+    /// <summary>DescribeCluster's EndpointType for brokers and for controllers.</summary>
+    public const sbyte BrokerEndpointType = 1;
+    public const sbyte ControllerEndpointType = 2;
+
+    /// <summary>The APIs served on the controller listener, in key order.</summary>
+    public static IReadOnlyList<short> ServedApiKeys { get; } =
+    [
+        FetchRequest.ApiKey,
+        ApiVersionsRequest.ApiKey,
+        VoteRequest.ApiKey,
+        BeginQuorumEpochRequest.ApiKey,
+        EndQuorumEpochRequest.ApiKey,
+        DescribeQuorumRequest.ApiKey,
+        FetchSnapshotRequest.ApiKey,
+        DescribeClusterRequest.ApiKey,
+        AddRaftVoterRequest.ApiKey,
+        RemoveRaftVoterRequest.ApiKey,
+        UpdateRaftVoterRequest.ApiKey,
+    ];
+
+    // Kafka's rule for ApiVersions v3+ client software names and versions.
+    private static readonly Regex SoftwareNameOrVersion = new("^[a-zA-Z0-9](?:[a-zA-Z0-9\\-.]*[a-zA-Z0-9])?$", RegexOptions.CultureInvariant);
+
+    public static ControllerListenerApi Classify(short apiKey) => apiKey switch
+    {
+        ApiVersionsRequest.ApiKey => ControllerListenerApi.ApiVersions,
+        DescribeQuorumRequest.ApiKey => ControllerListenerApi.DescribeQuorum,
+        DescribeClusterRequest.ApiKey => ControllerListenerApi.DescribeCluster,
+        AddRaftVoterRequest.ApiKey or RemoveRaftVoterRequest.ApiKey => ControllerListenerApi.VoterChange,
+        VoteRequest.ApiKey or BeginQuorumEpochRequest.ApiKey or EndQuorumEpochRequest.ApiKey or FetchRequest.ApiKey
+            or FetchSnapshotRequest.ApiKey or UpdateRaftVoterRequest.ApiKey => ControllerListenerApi.Raft,
+        _ => ControllerListenerApi.NotServed,
+    };
+
+    /// <summary>The ApiVersions answer listing <see cref="ServedApiKeys"/>.</summary>
+    public static ApiVersionsResponse ApiVersions()
+    {
+        var response = new ApiVersionsResponse();
+        foreach (var key in ServedApiKeys)
+        {
+            var api = KafkaApis.Find(key) ?? throw new InvalidOperationException($"no schema for API key {key}");
+            response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion { ApiKey = key, MinVersion = api.Versions.Lowest, MaxVersion = api.Versions.Highest });
+        }
+        return response;
+    }
+
+    /// <summary>
+    /// Answers an ApiVersions request frame (size prefix stripped), encoded with its size prefix.
+    /// A version newer than ours is answered as Kafka does: at v0, UNSUPPORTED_VERSION, listing only
+    /// ApiVersions' own range so that the client can retry with a version we know. A v3+ request
+    /// whose client software name or version breaks Kafka's pattern gets INVALID_REQUEST. Throws
+    /// <see cref="ProtocolDecodeException"/> for a frame that cannot be read (the connection closes).
+    /// </summary>
+    public static byte[] AnswerApiVersions(ReadOnlyMemory<byte> frame)
+    {
+        var reader = new KafkaReader(frame);
+        var (header, _, api) = Frames.DecodeRequestHeader(ref reader, frame.Span);
+        short version = header.RequestApiVersion;
+        if (!api.Versions.Contains(version))
+        {
+            var unsupported = new ApiVersionsResponse { ErrorCode = (short)ErrorCode.UnsupportedVersion };
+            unsupported.ApiKeys.Add(new ApiVersionsResponse.ApiVersion
+            { ApiKey = ApiVersionsRequest.ApiKey, MinVersion = api.Versions.Lowest, MaxVersion = api.Versions.Highest });
+            return Frames.EncodeResponse(header.CorrelationId, ApiVersionsRequest.ApiKey, 0, unsupported);
+        }
+        var request = (ApiVersionsRequest)api.Request.Read(ref reader, version);
+        reader.EnsureAtEnd(nameof(ApiVersionsRequest));
+        var response = version >= 3 && !(SoftwareNameOrVersion.IsMatch(request.ClientSoftwareName) && SoftwareNameOrVersion.IsMatch(request.ClientSoftwareVersion))
+            ? new ApiVersionsResponse { ErrorCode = (short)ErrorCode.InvalidRequest }
+            : ApiVersions();
+        return Frames.EncodeResponse(header.CorrelationId, ApiVersionsRequest.ApiKey, version, response);
+    }
+
+    /// <summary>
+    /// DescribeCluster on a controller (Kafka's rule: only EndpointType 2 is served here, anything
+    /// else is UNSUPPORTED_ENDPOINT_TYPE): the cluster id, the active controller (the Raft leader, or
+    /// -1) and every voter as a "broker" with its host and port (<paramref name="listener"/>: from
+    /// <c>controller.quorum.voters</c>, or in a dynamic quorum from the voter set in force).
+    /// </summary>
+    public static DescribeClusterResponse DescribeCluster(DescribeClusterRequest request, string clusterId, int? leaderId, ControllerListenerInfo listener)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(listener);
+        var response = new DescribeClusterResponse { ClusterId = clusterId, EndpointType = request.EndpointType };
+        if (request.EndpointType != ControllerEndpointType)
+        {
+            response.ErrorCode = (short)ErrorCode.UnsupportedEndpointType;
+            response.ErrorMessage = $"The request was sent to an endpoint of type {EndpointTypeName(ControllerEndpointType)}, " +
+                                    $"but we wanted an endpoint of type {EndpointTypeName(request.EndpointType)}";
+            return response;
+        }
+        response.ControllerId = leaderId ?? -1;
+        foreach (var voter in listener.Voters)
+            response.Brokers.Add(new DescribeClusterResponse.DescribeClusterBroker
+            { BrokerId = voter.NodeId, Host = voter.Address.Host, Port = voter.Address.Port });
+        return response;
+    }
+
+    private static string EndpointTypeName(sbyte type) => type switch
+    {
+        BrokerEndpointType => "BROKER",
+        ControllerEndpointType => "CONTROLLER",
+        _ => "UNKNOWN",
+    };
+
+    /// <summary>
+    /// Completes the node's DescribeQuorum answer before it goes out at <paramref name="version"/>:
+    /// the node's timestamps are on the driver's monotonic clock and become Unix milliseconds (as
+    /// Kafka reports them; -1 stays -1), and from v2 on every voter is listed in <c>Nodes</c> with its
+    /// controller endpoint.
+    /// </summary>
+    public static void Complete(DescribeQuorumResponse response, short version, ControllerListenerInfo listener, long monotonicNowMs, long unixNowMs)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        ArgumentNullException.ThrowIfNull(listener);
+        foreach (var partition in response.Topics.SelectMany(t => t.Partitions))
+            foreach (var replica in partition.CurrentVoters.Concat(partition.Observers))
+            {
+                replica.LastFetchTimestamp = ToUnix(replica.LastFetchTimestamp);
+                replica.LastCaughtUpTimestamp = ToUnix(replica.LastCaughtUpTimestamp);
+            }
+        if (version < 2 || response.ErrorCode != 0 || response.Nodes.Count > 0) return; // a dynamic quorum's node lists them itself
+        foreach (var voter in listener.Voters)
+        {
+            var node = new DescribeQuorumResponse.Node { NodeId = voter.NodeId };
+            node.Listeners.Add(new DescribeQuorumResponse.Listener { Name = listener.ListenerName, Host = voter.Address.Host, Port = (ushort)voter.Address.Port });
+            response.Nodes.Add(node);
+        }
+
+        long ToUnix(long monotonic) => monotonic < 0 ? monotonic : unixNowMs - (monotonicNowMs - monotonic);
+    }
+}
