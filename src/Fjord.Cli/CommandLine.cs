@@ -16,6 +16,8 @@ public static class CommandLine
         new("version", "print Fjord's version and the Kafka API versions it knows", Version),
         new("apis", "list every Kafka API with its version range and listeners", Apis),
         new("storage", "format and inspect log directories (random-uuid, format, info)", StorageCommand.Run),
+        new("server", "run a node: server start --config FILE (today: process.roles=controller)", ServerCommand.Run),
+        new("metadata-quorum", "the KRaft quorum: --bootstrap-controller HOST:PORT describe --status | --replication, add-controller, remove-controller", MetadataQuorumCommand.Run),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
@@ -41,7 +43,7 @@ public static class CommandLine
         o.WriteLine("usage: fjord <command> [options]");
         o.WriteLine();
         o.WriteLine("commands:");
-        foreach (var v in Verbs) o.WriteLine($"  {v.Name,-12} {v.Summary}");
+        foreach (var v in Verbs) o.WriteLine($"  {v.Name,-16} {v.Summary}");
         o.WriteLine();
         o.WriteLine("'fjord <command> --help' describes a command.");
     }
