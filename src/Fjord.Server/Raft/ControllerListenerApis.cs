@@ -146,20 +146,13 @@ public static class ControllerListenerApis
 
     /// <summary>
     /// Completes the node's DescribeQuorum answer before it goes out at <paramref name="version"/>:
-    /// the node's timestamps are on the driver's monotonic clock and become Unix milliseconds (as
-    /// Kafka reports them; -1 stays -1), and from v2 on every voter is listed in <c>Nodes</c> with its
-    /// controller endpoint.
+    /// from v2 on every voter of a static quorum is listed in <c>Nodes</c> with its controller
+    /// endpoint. (The node's timestamps are already Unix milliseconds: the driver's clock is.)
     /// </summary>
-    public static void Complete(DescribeQuorumResponse response, short version, ControllerListenerInfo listener, long monotonicNowMs, long unixNowMs)
+    public static void Complete(DescribeQuorumResponse response, short version, ControllerListenerInfo listener)
     {
         ArgumentNullException.ThrowIfNull(response);
         ArgumentNullException.ThrowIfNull(listener);
-        foreach (var partition in response.Topics.SelectMany(t => t.Partitions))
-            foreach (var replica in partition.CurrentVoters.Concat(partition.Observers))
-            {
-                replica.LastFetchTimestamp = ToUnix(replica.LastFetchTimestamp);
-                replica.LastCaughtUpTimestamp = ToUnix(replica.LastCaughtUpTimestamp);
-            }
         if (version < 2 || response.ErrorCode != 0 || response.Nodes.Count > 0) return; // a dynamic quorum's node lists them itself
         foreach (var voter in listener.Voters)
         {
@@ -167,7 +160,5 @@ public static class ControllerListenerApis
             node.Listeners.Add(new DescribeQuorumResponse.Listener { Name = listener.ListenerName, Host = voter.Address.Host, Port = (ushort)voter.Address.Port });
             response.Nodes.Add(node);
         }
-
-        long ToUnix(long monotonic) => monotonic < 0 ? monotonic : unixNowMs - (monotonicNowMs - monotonic);
     }
 }

@@ -12,7 +12,9 @@ namespace Fjord.Server.Raft;
 /// Runs one <see cref="RaftNode"/> over real TCP with Kafka framing. The node is single-threaded:
 /// only the driver's own thread touches it; sockets, proposals and readers of the snapshots talk to
 /// that thread through one bounded channel. The driver is the only place that reads a clock
-/// (<see cref="Environment.TickCount64"/>) for the node.
+/// for the node: <see cref="Now"/>, monotonic (<see cref="Now()"/>) but counted from
+/// the wall clock at construction, so that batch timestamps the node writes and the fetch
+/// timestamps DescribeQuorum reports are Unix milliseconds, as Kafka's are.
 /// </summary>
 /// <remarks>
 /// Wire conventions:
@@ -86,6 +88,8 @@ public sealed class RaftNetworkDriver : IDisposable
     private RaftNode? _node;
     private Thread? _thread;
     private int _disposed;
+    private readonly long _wallAtStart = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    private readonly long _tickAtStart = Environment.TickCount64;
 
     private volatile int _role = (int)RaftRole.Unattached;
     private volatile int _epoch;
@@ -144,7 +148,7 @@ public sealed class RaftNetworkDriver : IDisposable
         _listenerInfo = ListenerInfo ?? new ControllerListenerInfo("CONTROLLER", []);
         _membership = membership;
         _node = new RaftNode(_config, membership with { NodeId = _nodeId, BootstrapServers = ids }, _log, _store, new Random(), _clusterId,
-            Environment.TickCount64, line => _logLine(line));
+            Now(), line => _logLine(line));
         StartThreads();
     }
 
@@ -160,7 +164,7 @@ public sealed class RaftNetworkDriver : IDisposable
         _voters = new Dictionary<int, IPEndPoint>(voters);
         _listenerInfo = ListenerInfo ?? new ControllerListenerInfo("CONTROLLER",
             [.. voters.OrderBy(v => v.Key).Select(v => new QuorumVoter(v.Key, new HostPort(v.Value.Address.ToString(), v.Value.Port)))]);
-        _node = new RaftNode(_config, _nodeId, [.. voters.Keys], _log, _store, new Random(), _clusterId, Environment.TickCount64,
+        _node = new RaftNode(_config, _nodeId, [.. voters.Keys], _log, _store, new Random(), _clusterId, Now(),
             line => _logLine(line));
         StartThreads();
     }
@@ -332,12 +336,12 @@ public sealed class RaftNetworkDriver : IDisposable
             Publish(node);
             while (!_stop.IsCancellationRequested)
             {
-                long now = Environment.TickCount64;
+                long now = Now();
                 if (node.NextDeadline <= now) node.Poll(now);
                 Publish(node);
                 ProposeAndFlush(node);
 
-                long waitMs = Math.Clamp(node.NextDeadline - Environment.TickCount64, 0, MaxWaitMs);
+                long waitMs = Math.Clamp(node.NextDeadline - Now(), 0, MaxWaitMs);
                 if (waitMs > 0 && !_flushCompleted && !reader.TryPeek(out _)) _wake.Wait((int)waitMs);
                 _wake.Reset(); // before draining: an item posted (or a flush completed) after this sets it again
                 // What is queued now (at most a channel's worth) is handled in one pass: requests and
@@ -351,7 +355,7 @@ public sealed class RaftNetworkDriver : IDisposable
                         _pending.Add(proposal);
                         continue;
                     }
-                    Process(node, item, Environment.TickCount64);
+                    Process(node, item, Now());
                     Publish(node);
                 }
                 ProposeAndFlush(node);
@@ -474,11 +478,11 @@ public sealed class RaftNetworkDriver : IDisposable
             _flushing = false;
             if (Interlocked.Exchange(ref _flushError, null) is { } error)
                 throw new IOException($"raft {_nodeId}: flushing the log failed", error);
-            node.Flush(Environment.TickCount64);
+            node.Flush(Now());
             Publish(node);
         }
         if (_flushing) return;
-        ProposePending(node, Environment.TickCount64);
+        ProposePending(node, Now());
         Publish(node);
         if (!node.HasUnflushedTail) return;
         _flushing = true;
@@ -629,12 +633,15 @@ public sealed class RaftNetworkDriver : IDisposable
         }
         if (target.Connection.IsClosed) return;
         if (message.Body is DescribeQuorumResponse describeQuorum)
-            ControllerListenerApis.Complete(describeQuorum, target.Version, _listenerInfo, Environment.TickCount64, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            ControllerListenerApis.Complete(describeQuorum, target.Version, _listenerInfo);
         target.Connection.Send(Frames.EncodeResponse(message.CorrelationId, message.ApiKey, target.Version, message.Body));
         if (_awaitingResponse.Count > 1024)
             foreach (var key in _awaitingResponse.Where(kv => kv.Value.Connection.IsClosed).Select(kv => kv.Key).ToList())
                 _awaitingResponse.Remove(key);
     }
+
+    /// <summary>The node's clock: Unix milliseconds at construction plus the monotonic time since (never steps back).</summary>
+    private long Now() => _wallAtStart + (Environment.TickCount64 - _tickAtStart);
 
     public void Dispose()
     {

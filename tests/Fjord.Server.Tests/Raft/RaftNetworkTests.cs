@@ -49,6 +49,12 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
             return values;
         }
 
+        /// <summary>Every committed batch carries a Unix-millisecond append time (as Kafka's do), not a monotonic tick count.</summary>
+        public bool TimestampsAreWallClock(long fromMs, long toMs)
+        {
+            lock (committed) return committed.All(b => b.AppendTimestampMs >= fromMs && b.AppendTimestampMs <= toMs);
+        }
+
         public bool InOffsetOrder()
         {
             lock (committed)
@@ -126,6 +132,7 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
                 members.Add(new Member(id, log, driver, committed));
             }
             var voters = members.ToDictionary(m => m.Id, m => new IPEndPoint(IPAddress.Loopback, m.Driver.BoundPort));
+            long startedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1_000;
             var sw = Stopwatch.StartNew();
             foreach (var m in members) m.Driver.Start(voters);
 
@@ -137,6 +144,7 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
             var expected = Enumerable.Range(0, 50).Select(i => $"r-{i}").ToList();
             await WaitUntil(() => members.All(m => m.Driver.HighWatermark > last && m.Values().SequenceEqual(expected)), () => Describe(members));
             Assert.All(members, m => Assert.True(m.InOffsetOrder()));
+            Assert.All(members, m => Assert.True(m.TimestampsAreWallClock(startedAtMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 1_000)));
 
             // Failover: stop the leader (re-read: a slow machine may have moved leadership meanwhile).
             await WaitUntil(() => AgreedLeader(members, 0) is not null, () => Describe(members));
