@@ -1,5 +1,6 @@
 using System.Globalization;
 using Fjord.Common;
+using Fjord.Metadata;
 using Fjord.Protocol;
 using Fjord.Protocol.Messages;
 using Fjord.Protocol.Metadata;

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Fjord.Server;
+namespace Fjord.Metadata;
 
 /// <summary>
 /// One level of the <c>metadata.version</c> feature (Kafka's <c>MetadataVersion</c>, KRaft levels
