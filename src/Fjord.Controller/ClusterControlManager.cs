@@ -23,9 +23,9 @@ public sealed class ClusterControlManager
         _config = config ?? throw new ArgumentNullException(nameof(config));
     }
 
-    /// <summary>Whether a broker leads partitions (replication control answers it once it exists;
-    /// until then no broker leads anything, so controlled shutdown completes at once).</summary>
-    public Func<int, bool> LeadsPartitions { get; set; } = _ => false;
+    /// <summary>Whether a broker leads partitions in a state: controlled shutdown completes only once
+    /// it leads none (the controller wires <see cref="ReplicationControlManager.LeadsPartitions"/>).</summary>
+    public Func<ControllerState, int, bool> LeadsPartitions { get; set; } = ReplicationControlManager.LeadsPartitions;
 
     /// <summary>A broker has a live session when it was heard from within the session timeout.</summary>
     public bool HasLiveSession(int brokerId, long now) =>
@@ -128,7 +128,7 @@ public sealed class ClusterControlManager
                 records.Add(new MetadataRecord(
                     new BrokerRegistrationChangeRecord { BrokerId = broker.Id, BrokerEpoch = broker.Epoch, InControlledShutdown = 1 },
                     BrokerRegistrationChangeRecordVersion(metadataVersion)));
-            if (!LeadsPartitions(broker.Id))
+            if (!LeadsPartitions(state, broker.Id))
             {
                 records.Add(Fence(broker));
                 fenced = true;

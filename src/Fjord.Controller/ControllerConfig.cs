@@ -29,6 +29,23 @@ public sealed record ControllerConfig
     /// <summary>Producer ids handed out per AllocateProducerIds (Kafka: 1000).</summary>
     public int ProducerIdBlockSize { get; init; } = 1000;
 
+    /// <summary><c>num.partitions</c>: partitions of a topic created with NumPartitions = -1.</summary>
+    public int DefaultNumPartitions { get; init; } = 1;
+
+    /// <summary><c>default.replication.factor</c>: replicas per partition when ReplicationFactor = -1.</summary>
+    public short DefaultReplicationFactor { get; init; } = 1;
+
+    /// <summary><c>unclean.leader.election.enable</c>: the default when neither the topic nor the
+    /// cluster-wide broker config sets it.</summary>
+    public bool UncleanLeaderElectionEnable { get; init; }
+
+    /// <summary><c>delete.topic.enable</c>: when false DeleteTopics answers TOPIC_DELETION_DISABLED.</summary>
+    public bool DeleteTopicEnable { get; init; } = true;
+
+    /// <summary>Seeds the controller's random source (topic ids, where replica placement starts);
+    /// null: unpredictable. Tests set it to get the same ids and placements every run.</summary>
+    public int? RandomSeed { get; init; }
+
     public static readonly ImmutableSortedDictionary<string, SupportedRange> DefaultSupportedFeatures =
         new Dictionary<string, SupportedRange>
         {

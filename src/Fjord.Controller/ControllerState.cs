@@ -48,9 +48,9 @@ public sealed record ControllerRegistration(
 /// the only way state changes, on the active controller (its own records, before they are appended)
 /// and on standbys (committed records) alike.
 /// </summary>
-/// <remarks>Records of kinds not owned by a manager yet (topics, configs, ACLs, …) are accepted and
-/// ignored here; their managers will keep them.</remarks>
-public sealed record ControllerState
+/// <remarks>Records of kinds not owned by a manager yet (client quotas, ACLs, …) are accepted and
+/// ignored here; their managers will keep them. Topics, partitions and configs: ControllerState.Replication.cs.</remarks>
+public sealed partial record ControllerState
 {
     public static readonly ControllerState Empty = new();
 
@@ -90,6 +90,11 @@ public sealed record ControllerState
             ProducerIdsRecord r => r.NextProducerId > NextProducerId
                 ? this with { NextProducerId = r.NextProducerId }
                 : throw new InvalidOperationException($"ProducerIdsRecord moves the next producer id back from {NextProducerId} to {r.NextProducerId}"),
+            TopicRecord r => ReplayTopic(r),
+            PartitionRecord r => ReplayPartition(r),
+            PartitionChangeRecord r => ReplayPartitionChange(r),
+            RemoveTopicRecord r => ReplayRemoveTopic(r),
+            ConfigRecord r => ReplayConfig(r),
             _ => this,
         };
         return next with { RecordCount = RecordCount + 1 };
@@ -105,6 +110,7 @@ public sealed record ControllerState
         foreach (var broker in Brokers.Values) records.Add(new MetadataRecord(ClusterControlManager.ToRecord(broker), brokerVersion));
         foreach (var controller in Controllers.Values)
             records.Add(new MetadataRecord(ClusterControlManager.ToRecord(controller), 0));
+        AddReplicationRecords(records);
         if (NextProducerId > 0)
             records.Add(new MetadataRecord(new ProducerIdsRecord { BrokerId = -1, BrokerEpoch = -1, NextProducerId = NextProducerId }, 0));
         return records;

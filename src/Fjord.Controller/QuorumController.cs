@@ -59,6 +59,8 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
         Cluster = new ClusterControlManager(config);
         Features = new FeatureControlManager(config);
         ProducerIds = new ProducerIdControlManager(config);
+        Replication = new ReplicationControlManager(config);
+        Cluster.LeadsPartitions = ReplicationControlManager.LeadsPartitions;
         _log.Register(this);
     }
 
@@ -66,6 +68,7 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
     public ClusterControlManager Cluster { get; }
     public FeatureControlManager Features { get; }
     public ProducerIdControlManager ProducerIds { get; }
+    public ReplicationControlManager Replication { get; }
 
     /// <summary>Whether this controller is the active one (as of the last event it ran).</summary>
     public bool IsActive => _publishedActiveEpoch >= 0;
@@ -79,15 +82,15 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
     // ------------------------------------------------------------------ requests
 
     public Task<BrokerRegistrationResponse> RegisterBroker(BrokerRegistrationRequest request, short version) =>
-        Write("BrokerRegistration", (state, next, now) => Cluster.RegisterBroker(state, request, version, next, now),
+        Write("BrokerRegistration", (state, next, now) => WithBrokerChanges(state, Cluster.RegisterBroker(state, request, version, next, now)),
             code => new BrokerRegistrationResponse { ErrorCode = (short)code, BrokerEpoch = -1 });
 
     public Task<BrokerHeartbeatResponse> BrokerHeartbeat(BrokerHeartbeatRequest request) =>
-        Write("BrokerHeartbeat", (state, _, now) => Cluster.Heartbeat(state, request, now),
+        Write("BrokerHeartbeat", (state, _, now) => WithBrokerChanges(state, Cluster.Heartbeat(state, request, now)),
             code => new BrokerHeartbeatResponse { ErrorCode = (short)code, IsFenced = true });
 
     public Task<UnregisterBrokerResponse> UnregisterBroker(UnregisterBrokerRequest request) =>
-        Write("UnregisterBroker", (state, _, _) => Cluster.UnregisterBroker(state, request),
+        Write("UnregisterBroker", (state, _, _) => WithBrokerChanges(state, Cluster.UnregisterBroker(state, request)),
             code => new UnregisterBrokerResponse { ErrorCode = (short)code, ErrorMessage = code.Describe() });
 
     public Task<ControllerRegistrationResponse> RegisterController(ControllerRegistrationRequest request) =>
@@ -101,6 +104,45 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
     public Task<AllocateProducerIdsResponse> AllocateProducerIds(AllocateProducerIdsRequest request) =>
         Write("AllocateProducerIds", (state, _, _) => ProducerIds.Allocate(state, request),
             code => new AllocateProducerIdsResponse { ErrorCode = (short)code, ProducerIdStart = -1 });
+
+    public Task<CreateTopicsResponse> CreateTopics(CreateTopicsRequest request, short version) =>
+        Write("CreateTopics", (state, _, _) => Replication.CreateTopics(state, request, version), code =>
+        {
+            var response = new CreateTopicsResponse();
+            foreach (var topic in request.Topics)
+                response.Topics.Add(new CreateTopicsResponse.CreatableTopicResult { Name = topic.Name, ErrorCode = (short)code, ErrorMessage = code.Describe(), Configs = null });
+            return response;
+        });
+
+    public Task<DeleteTopicsResponse> DeleteTopics(DeleteTopicsRequest request, short version) =>
+        Write("DeleteTopics", (state, _, _) => Replication.DeleteTopics(state, request, version), code =>
+        {
+            var response = new DeleteTopicsResponse();
+            if (version >= 6)
+                foreach (var topic in request.Topics)
+                    response.Responses.Add(new DeleteTopicsResponse.DeletableTopicResult { Name = topic.Name, TopicId = topic.TopicId, ErrorCode = (short)code, ErrorMessage = code.Describe() });
+            else
+                foreach (var name in request.TopicNames)
+                    response.Responses.Add(new DeleteTopicsResponse.DeletableTopicResult { Name = name, ErrorCode = (short)code, ErrorMessage = code.Describe() });
+            return response;
+        });
+
+    public Task<CreatePartitionsResponse> CreatePartitions(CreatePartitionsRequest request) =>
+        Write("CreatePartitions", (state, _, _) => Replication.CreatePartitions(state, request), code =>
+        {
+            var response = new CreatePartitionsResponse();
+            foreach (var topic in request.Topics)
+                response.Results.Add(new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = topic.Name, ErrorCode = (short)code, ErrorMessage = code.Describe() });
+            return response;
+        });
+
+    public Task<AlterPartitionResponse> AlterPartition(AlterPartitionRequest request, short version) =>
+        Write("AlterPartition", (state, _, _) => ReplicationControlManager.AlterPartition(state, request, version),
+            code => new AlterPartitionResponse { ErrorCode = (short)code });
+
+    public Task<ElectLeadersResponse> ElectLeaders(ElectLeadersRequest request, short version) =>
+        Write("ElectLeaders", (state, _, _) => Replication.ElectLeaders(state, request, version),
+            code => new ElectLeadersResponse { ErrorCode = (short)code });
 
     /// <summary>Reads the committed state (what every controller and, eventually, every broker
     /// agrees on); the answer never reveals a write that could still be lost.</summary>
@@ -353,7 +395,7 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
     {
         if (_activeEpoch < 0) return;
         long now = _now();
-        var fence = Cluster.FenceStaleBrokers(_state, now);
+        var fence = Replication.WithBrokerChanges(_state, Cluster.FenceStaleBrokers(_state, now));
         if (fence.Count > 0)
         {
             _trace($"controller {NodeId}: fencing {fence.Count} broker(s) whose session expired");
@@ -365,6 +407,10 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
             Append("NoOp", [new MetadataRecord(new NoOpRecord(), 0)]);
         }
     }
+
+    /// <summary>The cluster operation's records with the partition changes they call for (same batch).</summary>
+    private ControllerResult<T> WithBrokerChanges<T>(ControllerState state, ControllerResult<T> result) =>
+        result.Records.Count == 0 ? result : result with { Records = Replication.WithBrokerChanges(state, result.Records) };
 
     private static UpdateFeaturesResponse ErrorFor(UpdateFeaturesRequest request, short version, ErrorCode code)
     {

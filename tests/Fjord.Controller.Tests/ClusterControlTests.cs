@@ -152,7 +152,7 @@ public sealed class ClusterControlTests
         var active = cluster.ElectActive();
         long epoch = cluster.RegisterUnfenced(active, 4);
         bool leads = true;
-        active.Cluster.LeadsPartitions = _ => leads;
+        active.Cluster.LeadsPartitions = (_, _) => leads;
 
         var first = cluster.Done(active.BrokerHeartbeat(ControllerCluster.Heartbeat(4, epoch, active.LastCommittedOffset, wantShutDown: true)));
         Assert.False(first.ShouldShutDown);

@@ -26,8 +26,12 @@ internal sealed class ControllerCluster
             var queue = new ManualEventQueue();
             var controller = new QuorumController(config, node.Port, queue, () => Raft.Now);
             Controllers[id] = controller;
-            Raft.Pumps.Add(queue.RunPending);
-            Raft.Ticks.Add(controller.Tick);
+            int nodeId = id;
+            Raft.Pumps.Add(() => Raft.IsCrashed(nodeId) ? 0 : queue.RunPending());
+            Raft.Ticks.Add(() =>
+            {
+                if (!Raft.IsCrashed(nodeId)) controller.Tick();
+            });
         }
     }
 

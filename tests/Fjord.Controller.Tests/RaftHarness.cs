@@ -112,6 +112,19 @@ internal sealed class RaftHarness
 
     public void Heal() => _cut.Clear();
 
+    private readonly HashSet<int> _crashed = [];
+
+    /// <summary>Stops <paramref name="id"/> for good: no timers, no flushes, no messages in or out,
+    /// no syncs to its listener (its controller's queue is not pumped either, see ControllerCluster).
+    /// What it had not flushed is as good as lost.</summary>
+    public void Crash(int id)
+    {
+        Isolate(id);
+        _crashed.Add(id);
+    }
+
+    public bool IsCrashed(int id) => _crashed.Contains(id);
+
     /// <summary>Keeps every message from <paramref name="from"/> to the other nodes (not lost: delivered by <see cref="Release"/>).</summary>
     public void HoldFrom(int from)
     {
@@ -141,16 +154,20 @@ internal sealed class RaftHarness
         {
             bool progress = false;
             foreach (var node in Nodes.Values)
-                if (node.Raft.NextDeadline <= Now) node.Raft.Poll(Now);
+                if (!_crashed.Contains(node.Raft.NodeId) && node.Raft.NextDeadline <= Now) node.Raft.Poll(Now);
             var messages = new List<RaftMessage>();
             if (_holding.Count == 0 && _held.Count > 0)
             {
                 messages.AddRange(_held);
                 _held.Clear();
             }
-            foreach (var node in Nodes.Values) messages.AddRange(node.Raft.DrainOutbound());
             foreach (var node in Nodes.Values)
-                if (node.FlushEnabled && node.Raft.HasUnflushedTail)
+            {
+                var outbound = node.Raft.DrainOutbound();
+                if (!_crashed.Contains(node.Raft.NodeId)) messages.AddRange(outbound);
+            }
+            foreach (var node in Nodes.Values)
+                if (!_crashed.Contains(node.Raft.NodeId) && node.FlushEnabled && node.Raft.HasUnflushedTail)
                 {
                     node.Raft.Flush(Now);
                     progress = true;
@@ -166,11 +183,14 @@ internal sealed class RaftHarness
                 to.Raft.Handle(message, Now);
                 progress = true;
             }
-            foreach (var node in Nodes.Values) progress |= node.Port.Sync();
+            foreach (var node in Nodes.Values)
+                if (!_crashed.Contains(node.Raft.NodeId)) progress |= node.Port.Sync();
             foreach (var pump in Pumps) progress |= pump() > 0;
             return progress || messages.Count > 0 && messages.Any(m => !_holding.Contains((m.Source, m.Destination)));
         }
     }
+
+    private long LiveDeadline() => Nodes.Values.Where(n => !_crashed.Contains(n.Raft.NodeId)).Select(n => n.Raft.NextDeadline).DefaultIfEmpty(long.MaxValue).Min();
 
     /// <summary>Moves time forward by <paramref name="ms"/>, firing Raft timers and ticks on the way.</summary>
     public void Advance(long ms)
@@ -179,7 +199,7 @@ internal sealed class RaftHarness
         while (true)
         {
             Settle();
-            long next = Math.Min(Nodes.Values.Min(n => n.Raft.NextDeadline), _nextTick);
+            long next = Math.Min(LiveDeadline(), _nextTick);
             if (next > target) break;
             Now = Math.Max(Now, next);
             if (Now >= _nextTick)
@@ -200,7 +220,7 @@ internal sealed class RaftHarness
         while (!condition())
         {
             if (Now >= deadline) return false;
-            long next = Math.Min(Math.Min(Nodes.Values.Min(n => n.Raft.NextDeadline), _nextTick), deadline);
+            long next = Math.Min(Math.Min(LiveDeadline(), _nextTick), deadline);
             Now = Math.Max(Now + 1, next);
             if (Now >= _nextTick)
             {
