@@ -48,8 +48,9 @@ public sealed record ControllerRegistration(
 /// the only way state changes, on the active controller (its own records, before they are appended)
 /// and on standbys (committed records) alike.
 /// </summary>
-/// <remarks>Records of kinds not owned by a manager yet (client quotas, ACLs, …) are accepted and
-/// ignored here; their managers will keep them. Topics, partitions and configs: ControllerState.Replication.cs.</remarks>
+/// <remarks>Records of kinds not owned by a manager yet (delegation tokens, …) are accepted and
+/// ignored here; their managers will keep them. Topics, partitions and configs: ControllerState.Replication.cs;
+/// client quotas, ACLs and SCRAM credentials: ControllerState.Security.cs.</remarks>
 public sealed partial record ControllerState
 {
     public static readonly ControllerState Empty = new();
@@ -95,6 +96,11 @@ public sealed partial record ControllerState
             PartitionChangeRecord r => ReplayPartitionChange(r),
             RemoveTopicRecord r => ReplayRemoveTopic(r),
             ConfigRecord r => ReplayConfig(r),
+            ClientQuotaRecord r => ReplayClientQuota(r),
+            AccessControlEntryRecord r => ReplayAcl(r),
+            RemoveAccessControlEntryRecord r => ReplayRemoveAcl(r),
+            UserScramCredentialRecord r => ReplayScram(r),
+            RemoveUserScramCredentialRecord r => ReplayRemoveScram(r),
             _ => this,
         };
         return next with { RecordCount = RecordCount + 1 };
@@ -111,6 +117,7 @@ public sealed partial record ControllerState
         foreach (var controller in Controllers.Values)
             records.Add(new MetadataRecord(ClusterControlManager.ToRecord(controller), 0));
         AddReplicationRecords(records);
+        AddSecurityRecords(records);
         if (NextProducerId > 0)
             records.Add(new MetadataRecord(new ProducerIdsRecord { BrokerId = -1, BrokerEpoch = -1, NextProducerId = NextProducerId }, 0));
         return records;

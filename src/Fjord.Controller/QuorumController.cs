@@ -60,6 +60,8 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
         Features = new FeatureControlManager(config);
         ProducerIds = new ProducerIdControlManager(config);
         Replication = new ReplicationControlManager(config);
+        Configuration = new ConfigurationControlManager();
+        AclControl = new AclControlManager(config);
         Cluster.LeadsPartitions = ReplicationControlManager.LeadsPartitions;
         _log.Register(this);
     }
@@ -69,6 +71,8 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
     public FeatureControlManager Features { get; }
     public ProducerIdControlManager ProducerIds { get; }
     public ReplicationControlManager Replication { get; }
+    public ConfigurationControlManager Configuration { get; }
+    public AclControlManager AclControl { get; }
 
     /// <summary>Whether this controller is the active one (as of the last event it ran).</summary>
     public bool IsActive => _publishedActiveEpoch >= 0;
@@ -143,6 +147,71 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
     public Task<ElectLeadersResponse> ElectLeaders(ElectLeadersRequest request, short version) =>
         Write("ElectLeaders", (state, _, _) => Replication.ElectLeaders(state, request, version),
             code => new ElectLeadersResponse { ErrorCode = (short)code });
+
+    public Task<IncrementalAlterConfigsResponse> IncrementalAlterConfigs(IncrementalAlterConfigsRequest request) =>
+        Write("IncrementalAlterConfigs", (state, _, _) => Configuration.IncrementalAlterConfigs(state, request), code =>
+        {
+            var response = new IncrementalAlterConfigsResponse();
+            foreach (var resource in request.Resources)
+                response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
+                {
+                    ErrorCode = (short)code, ErrorMessage = code.Describe(), ResourceType = resource.ResourceType, ResourceName = resource.ResourceName,
+                });
+            return response;
+        });
+
+    public Task<AlterConfigsResponse> AlterConfigs(AlterConfigsRequest request) =>
+        Write("AlterConfigs", (state, _, _) => Configuration.AlterConfigs(state, request), code =>
+        {
+            var response = new AlterConfigsResponse();
+            foreach (var resource in request.Resources)
+                response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse
+                {
+                    ErrorCode = (short)code, ErrorMessage = code.Describe(), ResourceType = resource.ResourceType, ResourceName = resource.ResourceName,
+                });
+            return response;
+        });
+
+    public Task<AlterClientQuotasResponse> AlterClientQuotas(AlterClientQuotasRequest request) =>
+        Write("AlterClientQuotas", (state, _, _) => ClientQuotaControlManager.AlterClientQuotas(state, request), code =>
+        {
+            var response = new AlterClientQuotasResponse();
+            foreach (var entry in request.Entries)
+                response.Entries.Add(new AlterClientQuotasResponse.EntryData
+                {
+                    ErrorCode = (short)code,
+                    ErrorMessage = code.Describe(),
+                    Entity = [.. entry.Entity.Select(e => new AlterClientQuotasResponse.EntityData { EntityType = e.EntityType, EntityName = e.EntityName })],
+                });
+            return response;
+        });
+
+    public Task<CreateAclsResponse> CreateAcls(CreateAclsRequest request) =>
+        Write("CreateAcls", (state, _, _) => AclControl.CreateAcls(state, request), code =>
+        {
+            var response = new CreateAclsResponse();
+            foreach (var _ in request.Creations)
+                response.Results.Add(new CreateAclsResponse.AclCreationResult { ErrorCode = (short)code, ErrorMessage = code.Describe() });
+            return response;
+        });
+
+    public Task<DeleteAclsResponse> DeleteAcls(DeleteAclsRequest request) =>
+        Write("DeleteAcls", (state, _, _) => AclControlManager.DeleteAcls(state, request), code =>
+        {
+            var response = new DeleteAclsResponse();
+            foreach (var _ in request.Filters)
+                response.FilterResults.Add(new DeleteAclsResponse.DeleteAclsFilterResult { ErrorCode = (short)code, ErrorMessage = code.Describe() });
+            return response;
+        });
+
+    public Task<AlterUserScramCredentialsResponse> AlterUserScramCredentials(AlterUserScramCredentialsRequest request) =>
+        Write("AlterUserScramCredentials", (state, _, _) => ScramControlManager.AlterCredentials(state, request), code =>
+        {
+            var response = new AlterUserScramCredentialsResponse();
+            foreach (var user in request.Deletions.Select(d => d.Name).Concat(request.Upsertions.Select(u => u.Name)).Distinct(StringComparer.Ordinal))
+                response.Results.Add(new AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult { User = user, ErrorCode = (short)code, ErrorMessage = code.Describe() });
+            return response;
+        });
 
     /// <summary>Reads the committed state (what every controller and, eventually, every broker
     /// agrees on); the answer never reveals a write that could still be lost.</summary>

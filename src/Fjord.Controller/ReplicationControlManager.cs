@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Fjord.Common;
 using Fjord.Metadata;
 using Fjord.Protocol.Messages;
@@ -91,14 +90,9 @@ public sealed class ReplicationControlManager
         var (nameError, nameMessage) = ValidateNewTopicName(state, topic.Name);
         if (nameError != ErrorCode.None) return (nameError, nameMessage, [], null);
 
-        // Configs: only the shape is checked for now (no config definitions yet).
-        var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var config in topic.Configs)
-        {
-            if (string.IsNullOrEmpty(config.Name)) return (ErrorCode.InvalidConfig, "A config key is empty.", [], null);
-            if (config.Value is null) return (ErrorCode.InvalidRequest, $"Null value not supported for topic config {config.Name}.", [], null);
-            if (!keys.Add(config.Name)) return (ErrorCode.InvalidRequest, $"Config {config.Name} is given more than once.", [], null);
-        }
+        // Configs: known topic keys with valid values (ConfigDefinitions), each given once.
+        var (configError, configMessage) = ConfigurationControlManager.ValidateNewTopicConfigs(topic.Configs.Select(c => (c.Name, c.Value)));
+        if (configError != ErrorCode.None) return (configError, configMessage, [], null);
 
         List<(int[] Replicas, int[] Isr)> partitions;
         if (topic.Assignments.Count > 0)
@@ -228,14 +222,10 @@ public sealed class ReplicationControlManager
 
     private Uuid NewTopicId(ControllerState state)
     {
-        Span<byte> bytes = stackalloc byte[16];
         while (true)
         {
-            _random.NextBytes(bytes);
-            bytes[6] = (byte)((bytes[6] & 0x0f) | 0x40);
-            bytes[8] = (byte)((bytes[8] & 0x3f) | 0x80);
-            var id = new Uuid(BinaryPrimitives.ReadInt64BigEndian(bytes), BinaryPrimitives.ReadInt64BigEndian(bytes[8..]));
-            if (!id.IsZero && id != Uuid.OneUuid && !id.ToString().StartsWith('-') && !state.Topics.ContainsKey(id)) return id;
+            var id = ControllerIds.RandomUuid(_random);
+            if (!state.Topics.ContainsKey(id)) return id;
         }
     }
 

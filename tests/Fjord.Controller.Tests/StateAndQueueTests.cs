@@ -25,6 +25,38 @@ public sealed class StateAndQueueTests
     }
 
     [Fact]
+    public void State_with_configs_quotas_acls_and_scram_to_records_and_back_is_identity()
+    {
+        var (cluster, active, _) = ReplicationControlTests.WithBrokers(1);
+        cluster.Done(active.CreateTopics(new CreateTopicsRequest { Topics = [ReplicationControlTests.Topic("t", 1, 1, ("retention.ms", "5"))] }, 7));
+        cluster.Done(active.IncrementalAlterConfigs(new IncrementalAlterConfigsRequest
+        {
+            Resources = [new() { ResourceType = ConfigResource.BrokerType, ResourceName = "", Configs = [new() { Name = "num.io.threads", ConfigOperation = 0, Value = "4" }] }],
+        }));
+        cluster.Done(active.AlterClientQuotas(new AlterClientQuotasRequest
+        {
+            Entries = [new() { Entity = [new() { EntityType = "user", EntityName = null }], Ops = [new() { Key = "producer_byte_rate", Value = 1e6 }] }],
+        }));
+        cluster.Done(active.CreateAcls(new CreateAclsRequest
+        {
+            Creations = [new() { ResourceType = 2, ResourceName = "t", ResourcePatternType = 4, Principal = "User:a", Host = "*", Operation = 3, PermissionType = 3 }],
+        }));
+        cluster.Done(active.AlterUserScramCredentials(new AlterUserScramCredentialsRequest
+        {
+            Upsertions = [new() { Name = "a", Mechanism = 1, Iterations = 4096, Salt = [1, 2], SaltedPassword = new byte[32] }],
+        }));
+        var state = cluster.Committed(active, s => s);
+        Assert.Single(state.ClientQuotas);
+        Assert.Single(state.Acls);
+        Assert.Single(state.ScramCredentials);
+
+        var rebuilt = state.ToRecords().Aggregate(ControllerState.Empty, (s, r) => s.Replay(r.Message));
+        Assert.Equal(Encode(state), Encode(rebuilt));
+        var types = state.ToRecords().Select(r => r.Message.GetType().Name).ToHashSet();
+        Assert.Superset(new HashSet<string> { "ConfigRecord", "ClientQuotaRecord", "AccessControlEntryRecord", "UserScramCredentialRecord" }, types);
+    }
+
+    [Fact]
     public void Replay_refuses_records_that_contradict_the_state()
     {
         var state = ControllerState.Empty.Replay(new RegisterBrokerRecord { BrokerId = 1, BrokerEpoch = 10 });
