@@ -11,7 +11,8 @@ namespace Fjord.Server.Controller;
 /// with the controller issue.
 /// </summary>
 /// <remarks>
-/// One writer (the Raft thread); the properties may be read from any thread. A gap or a step back
+/// One writer at a time (whichever thread runs the driver's round; rounds are serialized and in
+/// offset order); the properties may be read from any thread. A gap or a step back
 /// in the offsets, or a record that does not decode, throws <see cref="InvalidOperationException"/>
 /// / <see cref="Fjord.Protocol.ProtocolDecodeException"/>: the state would no longer be the log's.
 /// </remarks>
@@ -42,8 +43,8 @@ public sealed class ControllerStateMachine
     public long BytesSinceSnapshot => Interlocked.Read(ref _bytesSinceSnapshot);
 
     /// <summary>
-    /// Writes the state as of <see cref="LastAppliedOffset"/> into a snapshot (called on the Raft
-    /// thread, which is also the only applier, so the state cannot move meanwhile). The Raft layer
+    /// Writes the state as of <see cref="LastAppliedOffset"/> into a snapshot (called inside a round
+    /// of the Raft driver, and rounds are what apply, so the state cannot move meanwhile). The Raft layer
     /// already writes the header, the voter set and the footer; the metadata applied so far carries
     /// no state of its own yet (NoOpRecords only), so nothing else goes in until the metadata image
     /// exists (controller issue).

@@ -10,10 +10,10 @@ namespace Fjord.Server.Raft;
 
 /// <summary>
 /// Runs one <see cref="RaftNode"/> over real TCP with Kafka framing. The node is single-threaded:
-/// only the driver's own thread touches it; sockets, proposals and readers of the snapshots talk to
-/// that thread through one bounded channel. The driver is the only place that reads a clock
-/// for the node: <see cref="Now"/>, monotonic (<see cref="Now()"/>) but counted from
-/// the wall clock at construction, so that batch timestamps the node writes and the fetch
+/// one round at a time runs it, under the driver's node lock — on the driver's node thread, or
+/// inline on the thread that brought the work when the node is free (see "Threading" below). The
+/// driver is the only place that reads a clock for the node: <see cref="Now"/>, monotonic
+/// (<see cref="Now()"/>) but counted from the wall clock at construction, so that batch timestamps the node writes and the fetch
 /// timestamps DescribeQuorum reports are Unix milliseconds, as Kafka's are.
 /// </summary>
 /// <remarks>
@@ -26,19 +26,37 @@ namespace Fjord.Server.Raft;
 /// <item>The listener also serves clients that are not Raft peers (any client id; see
 /// <see cref="ControllerListenerApis"/>): ApiVersions and DescribeCluster are answered by the driver,
 /// DescribeQuorum by the node, with the connection's own pseudo source id (negative, unique per
-/// inbound connection, so never a node id). Every answer on a connection is sent from the node
-/// thread, in request order. Any other API closes the connection (logged).</item>
+/// inbound connection, so never a node id). Every answer on a connection is sent by a round of the
+/// node, in request order. Any other API closes the connection (logged).</item>
 /// <item>Requests go out at the highest version of their API (<c>KafkaApis.Find(key).Versions.Highest</c>);
 /// responses come back on the connection the request arrived on, at the request's version.</item>
 /// <item>Outbound connections are opened lazily per destination; on any failure the connection is
 /// closed, its in-flight requests are forgotten (Raft retries on its own timers), and the next
 /// send opens a new one. Frames above 100 MiB or that do not decode close the connection.</item>
 /// </list>
-/// Proposals and flushing: every proposal queued when the node thread wakes is appended as one batch
-/// (<see cref="ProposeAsync"/>); the answers that gives parked fetches are sent first, and only then
-/// is the log flushed — by a flusher thread of the driver's own, while the node thread keeps
-/// answering fetches — after which the node counts the leader's flushed end offset
-/// (<see cref="RaftNode.Flush"/>). So the <see cref="IRaftLog"/> must allow <see cref="IRaftLog.Flush"/>
+/// Threading. Threads: the node thread (timers, and whatever was queued while the node was busy),
+/// one thread per connection (<see cref="RaftConnection"/>: reads its socket, blocking in poll; a
+/// second one writes only when the socket buffer is full), the flusher (the leader's fsync), and
+/// the accept loop (thread pool). A round of the node — due timers, the queued items in order, the
+/// new item, then proposals and flush bookkeeping, each answer sent as soon as it is produced —
+/// holds the node lock. A connection thread with a frame it just read, a caller of
+/// <see cref="ProposeAsync"/>, and the flusher with a completed flush each run that round themselves
+/// when the lock is free (the frame's request or response, the proposal, the flush's progress are
+/// handled there; a follower's append and fsync thus run on the thread that read the leader's
+/// answer), else queue the item in a bounded channel and wake the node thread. That spares the
+/// thread hand-offs that dominated a commit's latency on a small machine: a commit's path is
+/// proposer → (socket) follower connection thread → (socket) leader connection thread, with no
+/// other wake-up. Consequences: <c>onCommitted</c> (and listener answers) run on whichever thread
+/// runs the round — never two at once, always in order, but not always the node thread; it must be
+/// short and must not wait for the driver (a proposal it makes is queued, not run re-entrantly).
+/// <see cref="ProposeAsync"/> may do a round's work (append, sends, deliveries) on its caller's
+/// thread before it returns. A leader calls back for a commit before it tells the followers the new
+/// high watermark; a follower sends its next fetch before it calls back.
+/// Proposals and flushing: the proposals a round finds (queued, plus its own) are appended as one
+/// batch (<see cref="ProposeAsync"/>); the flusher thread is woken for it and the answers that gives parked
+/// fetches are sent meanwhile, so the leader's fsync starts about when the followers get the data —
+/// it runs on the flusher, while the node keeps answering fetches — after which the node counts the
+/// leader's flushed end offset (<see cref="RaftNode.Flush"/>). So the <see cref="IRaftLog"/> must allow <see cref="IRaftLog.Flush"/>
 /// concurrently with its other members (<see cref="PartitionLogRaftLog"/> does). Proposals arriving
 /// during a flush wait for it and are appended together after it.
 /// Usage: construct (binds the listener, so <see cref="BoundPort"/> is known), then
@@ -66,23 +84,27 @@ public sealed class RaftNetworkDriver : IDisposable
     { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     // Wakes the node thread without a thread-pool hop (a starved pool must not delay Raft's timers).
     private readonly ManualResetEventSlim _wake = new(false);
+    // Held by whoever runs a round of the node: the node thread, or a thread running one inline
+    // (TryRunInline). Everything marked "node lock" below is guarded by it.
+    private readonly Lock _nodeLock = new();
+    private long _sleepUntil = long.MaxValue; // Now() until which the node thread waits (written under _nodeLock)
     private readonly List<RaftConnection> _inbound = [];
-    private readonly Dictionary<int, RaftConnection> _outbound = []; // this and the next: node thread only
+    private readonly Dictionary<int, RaftConnection> _outbound = []; // this and the next: node lock
     private readonly Dictionary<(int Peer, int CorrelationId), (RaftConnection Connection, short Version)> _awaitingResponse = [];
     private IReadOnlyDictionary<int, IPEndPoint> _voters = new Dictionary<int, IPEndPoint>();
-    // KIP-853 (node thread only): controller.quorum.bootstrap.servers under pseudo ids (int.MinValue + i),
+    // KIP-853 (node lock): controller.quorum.bootstrap.servers under pseudo ids (int.MinValue + i),
     // and endpoints learned from NodeEndpoints / LeaderEndpoints of the messages that pass by.
     private readonly Dictionary<int, (string Host, int Port)> _bootstrap = [];
     private readonly Dictionary<int, (string Host, int Port)> _learned = [];
     private ControllerListenerInfo _listenerInfo = new("CONTROLLER", []);
     private RaftMembership? _membership; // set by StartDynamic: a dynamic quorum
     private int _lastClientSource = -1; // pseudo source ids of inbound connections: -2, -3, ...
-    private readonly List<Proposal> _pending = []; // this and the next: node thread only
-    private bool _flushing; // the flusher thread owns a flush request the node thread has not seen complete
-    // The leader's fsync runs on a thread of its own (FlushLoop), so the node thread keeps answering
-    // fetches meanwhile. Set by the node thread, reset by the flusher:
+    private readonly List<Proposal> _pending = []; // this and the next: node lock
+    private bool _flushing; // the flusher thread owns a flush request no round has seen complete yet
+    // The leader's fsync runs on a thread of its own (FlushLoop), so the node keeps answering
+    // fetches meanwhile. Set by a round, reset by the flusher:
     private readonly ManualResetEventSlim _flushRequested = new(false);
-    private volatile bool _flushCompleted; // set by the flusher (with _flushError on failure), cleared by the node thread
+    private volatile bool _flushCompleted; // set by the flusher (with _flushError on failure), cleared by a round
     private Exception? _flushError;
     private Thread? _flusher;
     private RaftNode? _node;
@@ -195,13 +217,24 @@ public sealed class RaftNetworkDriver : IDisposable
         ArgumentNullException.ThrowIfNull(records);
         if (records.Count == 0) throw new ArgumentException("a batch needs at least one record", nameof(records));
         var proposal = new Proposal(records, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously));
-        await PostAsync(proposal, cancellationToken).ConfigureAwait(false);
+        if (!TryRunInline(proposal)) await PostAsync(proposal, cancellationToken).ConfigureAwait(false);
         return await proposal.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Queues an item for the node thread and wakes it.</summary>
     private async ValueTask PostAsync(object item, CancellationToken cancellationToken)
     {
         await _inbox.Writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+        _wake.Set();
+    }
+
+    /// <summary>Connection threads: handles <paramref name="item"/> at once on this thread when the
+    /// node is free (<see cref="TryRunInline"/>), else queues it for the node thread — waiting while
+    /// the inbox is full, which holds back reading that connection.</summary>
+    private void Submit(object item)
+    {
+        if (TryRunInline(item)) return;
+        if (!_inbox.Writer.TryWrite(item)) _inbox.Writer.WriteAsync(item, _stop.Token).AsTask().GetAwaiter().GetResult();
         _wake.Set();
     }
 
@@ -211,11 +244,11 @@ public sealed class RaftNetworkDriver : IDisposable
         public long EstimatedBytes { get; } = Records.Sum(r => (long)r.Length + RecordOverheadBytes);
     }
     private sealed record InboundRequest(RaftMessage Message, RaftConnection Connection, short Version);
-    /// <summary>A request the driver answers itself, on the node thread so that answers keep their connection's order.</summary>
+    /// <summary>A request the driver answers itself, in a round of the node so that answers keep their connection's order.</summary>
     private sealed record ListenerRequest(RaftConnection Connection, Func<byte[]> Answer);
     private sealed record ResignRequest(TaskCompletionSource Done);
 
-    /// <summary>Node thread: sends a listener answer. What a client asked must never stop the node,
+    /// <summary>In a round of the node: sends a listener answer. What a client asked must never stop the node,
     /// so an answer that cannot be built closes that connection instead.</summary>
     private void AnswerListenerRequest(ListenerRequest request)
     {
@@ -264,13 +297,13 @@ public sealed class RaftNetworkDriver : IDisposable
     {
         while (!_stop.IsCancellationRequested)
         {
-            TcpClient client;
-            try { client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false); }
+            Socket socket;
+            try { socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false); }
             catch (Exception) when (_stop.IsCancellationRequested) { return; }
             catch (Exception e) { _logLine($"raft {_nodeId}: accept failed: {e.Message}"); continue; }
             int clientSource = Interlocked.Decrement(ref _lastClientSource);
-            var connection = RaftConnection.Start($"{_nodeId}<-{client.Client.RemoteEndPoint}",
-                _ => ValueTask.FromResult(client), (c, frame) => OnInboundFrameAsync(c, frame, clientSource), _logLine, _stop.Token);
+            var connection = RaftConnection.Start($"{_nodeId}<-{socket.RemoteEndPoint}",
+                _ => socket, (c, frame) => OnInboundFrame(c, frame, clientSource), _logLine, _stop.Token);
             lock (_inbound)
             {
                 _inbound.RemoveAll(c => c.IsClosed);
@@ -284,14 +317,15 @@ public sealed class RaftNetworkDriver : IDisposable
     /// bytes, an API not served here, a Raft RPC without a raft-&lt;id&gt; client id).
     /// <paramref name="clientSource"/> is the connection's pseudo source id for non-Raft requests.
     /// </summary>
-    private ValueTask OnInboundFrameAsync(RaftConnection connection, byte[] frame, int clientSource)
+    private void OnInboundFrame(RaftConnection connection, byte[] frame, int clientSource)
     {
         var (apiKey, _) = Frames.PeekApi(frame);
         var kind = ControllerListenerApis.Classify(apiKey);
         if (kind == ControllerListenerApi.ApiVersions)
         {
             var answer = ControllerListenerApis.AnswerApiVersions(frame); // also answers versions newer than ours
-            return PostAsync(new ListenerRequest(connection, () => answer), _stop.Token);
+            Submit(new ListenerRequest(connection, () => answer));
+            return;
         }
         var request = Frames.DecodeRequest(frame); // throws on a malformed frame: the connection closes
         switch (kind)
@@ -302,78 +336,150 @@ public sealed class RaftNetworkDriver : IDisposable
                     || !int.TryParse(clientId.AsSpan(5), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int peer)
                     || peer < 0)
                     throw new InvalidDataException($"{request.Api.Name} from client id '{clientId}': Raft RPCs are accepted only from raft-<node id>");
-                return PostAsync(new InboundRequest(new RaftMessage(peer, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion), _stop.Token);
+                Submit(new InboundRequest(new RaftMessage(peer, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion));
+                return;
             case ControllerListenerApi.DescribeQuorum:
             case ControllerListenerApi.VoterChange:
-                return PostAsync(new InboundRequest(new RaftMessage(clientSource, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion), _stop.Token);
+                Submit(new InboundRequest(new RaftMessage(clientSource, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion));
+                return;
             case ControllerListenerApi.DescribeCluster:
                 var describe = (DescribeClusterRequest)request.Body;
-                return PostAsync(new ListenerRequest(connection, () => Frames.EncodeResponse(request.CorrelationId, request.Api.ApiKey, request.ApiVersion,
-                    ControllerListenerApis.DescribeCluster(describe, _clusterId, _node?.LeaderId, DescribedControllers()))), _stop.Token);
+                Submit(new ListenerRequest(connection, () => Frames.EncodeResponse(request.CorrelationId, request.Api.ApiKey, request.ApiVersion,
+                    ControllerListenerApis.DescribeCluster(describe, _clusterId, _node?.LeaderId, DescribedControllers()))));
+                return;
             default:
                 throw new InvalidDataException($"{request.Api.Name} (API key {apiKey}) from client id '{request.Header.ClientId}' is not served on the controller listener");
         }
     }
 
-    private ValueTask OnResponseFrameAsync(int peer, RaftConnection connection, byte[] frame)
+    private void OnResponseFrame(int peer, RaftConnection connection, byte[] frame)
     {
         if (frame.Length < 4) throw new InvalidDataException("response frame shorter than its correlation id");
         int correlationId = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(frame);
         if (!connection.InFlight.TryRemove(correlationId, out var api))
             throw new InvalidDataException($"response with unknown correlation id {correlationId}");
         var (_, body) = Frames.DecodeResponse(api.ApiKey, api.ApiVersion, frame);
-        return PostAsync(new RaftMessage(peer, _nodeId, correlationId, false, body), _stop.Token);
+        Submit(new RaftMessage(peer, _nodeId, correlationId, false, body));
     }
 
-    // ---- the node thread ----
+    // ---- the node: its thread, and inline rounds ----
 
+    /// <summary>
+    /// The node thread: fires the node's timers, and handles what was queued in the inbox (items that
+    /// found the node busy) — everything else runs inline (<see cref="TryRunInline"/>). Each round
+    /// holds <see cref="_nodeLock"/>; the wait between rounds does not.
+    /// </summary>
     private void NodeLoop()
     {
         var node = _node!;
         var reader = _inbox.Reader;
         try
         {
-            Publish(node);
-            while (!_stop.IsCancellationRequested)
+            while (!_stop.IsCancellationRequested && _fault is null)
             {
-                long now = Now();
-                if (node.NextDeadline <= now) node.Poll(now);
-                Publish(node);
-                ProposeAndFlush(node);
-
-                long waitMs = Math.Clamp(node.NextDeadline - Now(), 0, MaxWaitMs);
-                if (waitMs > 0 && !_flushCompleted && !reader.TryPeek(out _)) _wake.Wait((int)waitMs);
-                _wake.Reset(); // before draining: an item posted (or a flush completed) after this sets it again
-                // What is queued now (at most a channel's worth) is handled in one pass: requests and
-                // responses in order, each answer sent at once; proposals collected, then appended
-                // together as one batch, sent to parked fetches, and only then flushed — on the flusher
-                // thread, so that the followers' fsyncs overlap ours and fetches are answered while ours runs.
-                for (int taken = 0; taken < ChannelCapacity && !_stop.IsCancellationRequested && reader.TryRead(out var item); taken++)
+                long waitMs;
+                lock (_nodeLock)
                 {
-                    if (item is Proposal proposal)
-                    {
-                        _pending.Add(proposal);
-                        continue;
-                    }
-                    Process(node, item, Now());
-                    Publish(node);
+                    if (_stop.IsCancellationRequested || _fault is not null) break;
+                    RunGuarded(node, null);
+                    waitMs = Math.Clamp(node.NextDeadline - Now(), 0, MaxWaitMs);
+                    Volatile.Write(ref _sleepUntil, Now() + waitMs);
                 }
-                ProposeAndFlush(node);
+                if (waitMs > 0 && !_flushCompleted && !reader.TryPeek(out _)) _wake.Wait((int)waitMs);
+                _wake.Reset(); // before the next round drains: an item posted (or a flush completed) after this sets it again
             }
-        }
-        catch (Exception e) when (!_stop.IsCancellationRequested)
-        {
-            _fault = e;
-            _logLine($"raft {_nodeId}: node loop stopped: {e}");
         }
         finally
         {
-            foreach (var p in _pending) p.Result.TrySetCanceled(); // never answered: stopping
-            while (reader.TryRead(out var item))
-                if (item is Proposal p) p.Result.TrySetCanceled();
-                else if (item is ResignRequest r) r.Done.TrySetCanceled();
-                else if (item is SnapshotRequest s) s.Result.TrySetCanceled();
+            lock (_nodeLock)
+            {
+                foreach (var p in _pending) p.Result.TrySetCanceled(); // never answered: stopping
+                _pending.Clear();
+                while (reader.TryRead(out var item))
+                    if (item is Proposal p) p.Result.TrySetCanceled();
+                    else if (item is ResignRequest r) r.Done.TrySetCanceled();
+                    else if (item is SnapshotRequest s) s.Result.TrySetCanceled();
+            }
         }
+    }
+
+    /// <summary>
+    /// Runs a round of the node on the calling thread (a connection thread with a frame it just read,
+    /// a proposer, the flusher) when nobody else is running one: this saves the wake-up of the node
+    /// thread, tens of microseconds on a small machine and one to four of them per commit. False when
+    /// the node is busy (then the caller queues <paramref name="item"/> for the node thread), stopped,
+    /// or already running on this thread (a committed callback that proposes: no re-entry).
+    /// </summary>
+    private bool TryRunInline(object? item)
+    {
+        var node = _node;
+        if (node is null || _nodeLock.IsHeldByCurrentThread || !_nodeLock.TryEnter()) return false;
+        try
+        {
+            if (_stop.IsCancellationRequested || _fault is not null) return false;
+            RunGuarded(node, item);
+            // The node thread sleeps until the deadline it saw; wake it when this round brought one earlier.
+            if (node.NextDeadline < Volatile.Read(ref _sleepUntil) || _fault is not null) _wake.Set();
+            return true;
+        }
+        finally
+        {
+            _nodeLock.Exit();
+        }
+    }
+
+    /// <summary>Under <see cref="_nodeLock"/>: one round (<see cref="RunRound"/>). An exception (a Raft
+    /// invariant violation, a failed flush) stops the node for good: <see cref="Fault"/>.</summary>
+    private void RunGuarded(RaftNode node, object? item)
+    {
+        try
+        {
+            RunRound(node, item);
+        }
+        catch (Exception) when (_stop.IsCancellationRequested)
+        {
+            // Stopping: whatever failed, nothing more is done with the node.
+        }
+        catch (Exception e)
+        {
+            _fault = e;
+            _logLine($"raft {_nodeId}: node loop stopped: {e}");
+            if (item is Proposal p) p.Result.TrySetException(e);
+            _inbox.Writer.TryComplete(); // later posts fail instead of waiting for a node that is gone
+            _wake.Set();
+        }
+    }
+
+    /// <summary>
+    /// Under <see cref="_nodeLock"/>: due timers, then what is queued in the inbox (at most a channel's
+    /// worth; queued first, so handled before <paramref name="item"/>, which keeps each connection's
+    /// order), then <paramref name="item"/>. Requests and responses in order, each answer sent at once;
+    /// proposals collected, then appended together as one batch and sent to parked fetches, and
+    /// flushed on the flusher thread (woken as the answers go out), so that the followers' fsyncs
+    /// overlap ours and fetches are answered while ours runs.
+    /// </summary>
+    private void RunRound(RaftNode node, object? item)
+    {
+        long now = Now();
+        if (node.NextDeadline <= now) node.Poll(now);
+        Publish(node);
+        ProposeAndFlush(node);
+        var reader = _inbox.Reader;
+        for (int taken = 0; taken < ChannelCapacity && !_stop.IsCancellationRequested && reader.TryRead(out var queued); taken++)
+            Take(node, queued);
+        if (item is not null) Take(node, item);
+        ProposeAndFlush(node);
+    }
+
+    private void Take(RaftNode node, object item)
+    {
+        if (item is Proposal proposal)
+        {
+            _pending.Add(proposal);
+            return;
+        }
+        Process(node, item, Now());
+        Publish(node);
     }
 
     private void Process(RaftNode node, object item, long now)
@@ -466,9 +572,9 @@ public sealed class RaftNetworkDriver : IDisposable
     /// <summary>
     /// Once the flush in progress (if any) has completed: the node records it (<see cref="RaftNode.Flush"/>
     /// finds nothing left to flush and counts the leader's new flushed end offset, which may commit);
-    /// then the collected proposals are appended as one batch and sent to parked fetches; then, if
-    /// the log has an unflushed tail, the flusher thread is asked to flush it. Proposals that arrive
-    /// while a flush runs wait for it and then go out together (group commit).
+    /// then the collected proposals are appended as one batch, and if the log has an unflushed tail
+    /// the flusher thread is asked to flush it while the answers to parked fetches are sent. Proposals
+    /// that arrive while a flush runs wait for it and then go out together (group commit).
     /// </summary>
     private void ProposeAndFlush(RaftNode node)
     {
@@ -483,17 +589,22 @@ public sealed class RaftNetworkDriver : IDisposable
         }
         if (_flushing) return;
         ProposePending(node, Now());
+        if (node.HasUnflushedTail)
+        {
+            // Woken before the answers go out: its wake-up overlaps the sends, and its fsync starts
+            // about when they leave (the fsync does not hold up sending: the answers already hold their records).
+            _flushing = true;
+            _flushRequested.Set();
+        }
         Publish(node);
-        if (!node.HasUnflushedTail) return;
-        _flushing = true;
-        _flushRequested.Set();
     }
 
     /// <summary>
-    /// The flusher thread: flushes the log when the node thread asks (at most one request
-    /// outstanding), then tells it. Only <see cref="IRaftLog.Flush"/> runs here, concurrently with
-    /// the node's other calls on the log; <see cref="PartitionLogRaftLog"/> allows that (writers and
-    /// flushes are serialised by the partition's write lock, reads are lock-free).
+    /// The flusher thread: flushes the log when the node asks (at most one request outstanding), then
+    /// records it in a round of the node run here when the node is free (else the node thread is
+    /// woken for it). <see cref="IRaftLog.Flush"/> runs outside <see cref="_nodeLock"/>, concurrently
+    /// with the node's other calls on the log; <see cref="PartitionLogRaftLog"/> allows that (writers
+    /// and flushes are serialised by the partition's write lock, reads are lock-free).
     /// </summary>
     private void FlushLoop()
     {
@@ -505,13 +616,18 @@ public sealed class RaftNetworkDriver : IDisposable
             try { _log.Flush(); }
             catch (Exception e) { _flushError = e; }
             _flushCompleted = true;
-            _wake.Set();
+            if (!TryRunInline(null)) _wake.Set();
         }
     }
 
-    /// <summary>Sends what the node wants sent, hands committed items (batches, snapshot loads) to the callback, refreshes the published state.</summary>
+    /// <summary>Sends what the node wants sent, hands committed items (batches, snapshot loads) to the
+    /// callback, refreshes the published state. A leader calls back first — that is where a commit
+    /// ends — and then tells the followers the new high watermark; a follower sends first (its next
+    /// fetch, on which the leader's next commit waits) and then applies what it learnt is committed.</summary>
     private void Publish(RaftNode node)
     {
+        bool leader = node.Role == RaftRole.Leader;
+        if (leader) DeliverCommitted(node);
         foreach (var message in node.DrainOutbound())
         {
             try
@@ -524,11 +640,7 @@ public sealed class RaftNetworkDriver : IDisposable
                 _logLine($"raft {_nodeId}: could not send {message}: {e.Message}");
             }
         }
-        foreach (var item in node.DrainCommitted())
-        {
-            try { _onCommitted(item); }
-            catch (Exception e) { _logLine($"raft {_nodeId}: commit callback failed: {e.Message}"); }
-        }
+        if (!leader) DeliverCommitted(node);
         _role = (int)node.Role;
         _epoch = node.Epoch;
         _leaderId = node.LeaderId ?? -1;
@@ -536,8 +648,17 @@ public sealed class RaftNetworkDriver : IDisposable
         Volatile.Write(ref _publishedVoters, node.Voters);
     }
 
+    private void DeliverCommitted(RaftNode node)
+    {
+        foreach (var item in node.DrainCommitted())
+        {
+            try { _onCommitted(item); }
+            catch (Exception e) { _logLine($"raft {_nodeId}: commit callback failed: {e.Message}"); }
+        }
+    }
+
     /// <summary>
-    /// Node thread: the controllers DescribeCluster lists. Static quorum: <c>controller.quorum.voters</c>.
+    /// In a round of the node: the controllers DescribeCluster lists. Static quorum: <c>controller.quorum.voters</c>.
     /// Dynamic quorum: the voter set in force here, each voter at its endpoint on our listener name
     /// (else its first), and the leader too when it is not in the set (it may have removed itself
     /// and still lead until that commits) and its endpoint is known, so clients can find it.
@@ -601,13 +722,8 @@ public sealed class RaftNetworkDriver : IDisposable
         if (!_outbound.TryGetValue(message.Destination, out var connection) || connection.IsClosed)
         {
             int peer = message.Destination;
-            connection = RaftConnection.Start($"{_nodeId}->{peer}", async ct =>
-            {
-                var client = new TcpClient(IPAddress.TryParse(endpoint.Host, out var ip) ? ip.AddressFamily : AddressFamily.InterNetwork);
-                try { await client.ConnectAsync(endpoint.Host, endpoint.Port, ct).ConfigureAwait(false); }
-                catch { client.Dispose(); throw; }
-                return client;
-            }, (c, frame) => OnResponseFrameAsync(peer, c, frame), _logLine, _stop.Token);
+            connection = RaftConnection.Start($"{_nodeId}->{peer}", c => c.Connect(endpoint.Host, endpoint.Port),
+                (c, frame) => OnResponseFrame(peer, c, frame), _logLine, _stop.Token);
             _outbound[peer] = connection;
         }
         var api = KafkaApis.Find(message.ApiKey) ?? throw new InvalidOperationException($"unknown API key {message.ApiKey}");
@@ -652,8 +768,9 @@ public sealed class RaftNetworkDriver : IDisposable
         try { _listener.Stop(); } catch (SocketException) { }
         _thread?.Join();
         _flushRequested.Set();
-        _flusher?.Join(); // after this, nothing touches the log: the caller may close it
-        foreach (var connection in _outbound.Values) connection.Close();
+        _flusher?.Join();
+        lock (_nodeLock) // a round running inline ends first; later ones see _stop. Nothing touches the log now: the caller may close it
+            foreach (var connection in _outbound.Values) connection.Close();
         lock (_inbound) foreach (var connection in _inbound) connection.Close();
     }
 }
