@@ -8,6 +8,12 @@ using Fjord.Benchmarks;
 // One command runs every benchmark and prints each figure beside the reference it is held to:
 //   dotnet run -c Release --project bench/Fjord.Benchmarks            (all)
 //   dotnet run -c Release --project bench/Fjord.Benchmarks -- --filter '*Metadata*'
+//   dotnet run -c Release --project bench/Fjord.Benchmarks -- controller-scale [--partitions N]   (only the controller at scale)
+if (args is ["controller-scale", ..])
+{
+    ControllerScaleBench.Run(args[1..]);
+    return;
+}
 var config = ManualConfig.Create(DefaultConfig.Instance)
     .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10).WithId("fjord"))
     .AddDiagnoser(MemoryDiagnoser.Default)
