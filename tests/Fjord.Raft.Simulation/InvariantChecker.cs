@@ -5,7 +5,9 @@ namespace Fjord.Raft.Simulation;
 /// at most one leader per epoch; epochs never go back on a node; high watermarks never go back on
 /// a node (within one incarnation); every committed batch is identical wherever it is reported;
 /// a majority of voters held each committed batch durably (in their log, or in a snapshot their log
-/// starts after) when it was reported; the state a node's state machine reaches at an offset —
+/// starts after) when it was reported; a node that reported a batch committed while holding it
+/// durably never loses it (nor holds another batch there, across restarts too) unless its log start
+/// moves past it; the state a node's state machine reaches at an offset —
 /// by applying batches, or by loading a snapshot and applying the batches after it — is the state
 /// every other node reached there.
 /// </summary>
@@ -15,6 +17,7 @@ internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
     private readonly Dictionary<int, int> _lastEpoch = [];
     private readonly Dictionary<int, long> _lastHighWatermark = [];
     private readonly Dictionary<long, byte[]> _committed = [];
+    private readonly Dictionary<int, (long BaseOffset, long LastOffset, byte[] Bytes)> _durableCommitted = [];
     private readonly Dictionary<long, StateDigest> _stateAt = new() { [0] = SimulatedStateMachine.Empty };
 
     private readonly HashSet<long> _voterChanges = [];
@@ -54,6 +57,27 @@ internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
                 fail($"node {n.Id} high watermark went from {hw} back to {raft.HighWatermark}");
             _lastHighWatermark[n.Id] = raft.HighWatermark;
         }
+        foreach (var n in nodes)
+            CheckStillHeld(n);
+    }
+
+    /// <summary>The last batch a node reported committed while holding it durably is still in its log
+    /// (same bytes), or its log starts past it. Logs only lose suffixes, so this covers every earlier one.</summary>
+    private void CheckStillHeld(SimNode n)
+    {
+        if (!_durableCommitted.TryGetValue(n.Id, out var held) || n.Log.StartOffset > held.LastOffset) return;
+        var batches = n.Log.Batches;
+        int lo = 0, hi = batches.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (batches[mid].BaseOffset < held.BaseOffset) lo = mid + 1;
+            else if (batches[mid].BaseOffset > held.BaseOffset) hi = mid - 1;
+            else if (batches[mid].LastOffset == held.LastOffset && batches[mid].Bytes.AsSpan().SequenceEqual(held.Bytes)) return;
+            else break;
+        }
+        fail($"node {n.Id} reported batch {held.BaseOffset}-{held.LastOffset} committed and held it durably, but its log (start {n.Log.StartOffset}, end {n.Log.EndOffset}, " +
+            $"flushed {n.Log.FlushedOffset}, last epoch {n.Log.LastEpoch}) no longer has it");
     }
 
     /// <summary>A node's state machine reached <paramref name="digest"/> at <paramref name="offset"/>:
@@ -81,6 +105,14 @@ internal sealed class InvariantChecker(int[] voterIds, Action<string> fail)
         else _committed[batch.BaseOffset] = bytes;
 
         if (batch.IsControl && IsVoterChange(bytes)) _voterChanges.Add(batch.BaseOffset);
+        // The reporter must keep the batch from now on if it holds it durably. (Only the reporter: a
+        // node that holds it but is still in an older epoch may be told by a stale leader of that
+        // epoch to truncate it — it is not among those whose copies committed it.)
+        if (reporter.Log.StartOffset <= batch.LastOffset && reporter.Log.FlushedOffset > batch.LastOffset)
+        {
+            var held = reporter.Log.Batches.FirstOrDefault(b => b.BaseOffset == batch.BaseOffset);
+            if (held.Bytes is not null && held.Bytes.AsSpan().SequenceEqual(bytes)) _durableCommitted[reporter.Id] = (batch.BaseOffset, batch.LastOffset, bytes);
+        }
         // Static: the configured voters. Dynamic: the batch was committed by a leader of its epoch or a
         // later one, counting the voter set in force on that leader then — so it must be durable on a
         // majority of the reporter's set or of a set some such leader had in force.

@@ -4,22 +4,30 @@ namespace Fjord.Raft.Simulation;
 /// One seeded run of a whole quorum: 1–5 voters and 0–2 observers over a <see cref="SimulatedNetwork"/>,
 /// with crashes (losing what was not flushed), restarts, partitions and clock skew while faults are
 /// on, then a quiet period in which a leader must emerge and commit. Every invariant of
-/// docs/raft.md is checked after every step; the first violation throws <see cref="SimulationFailure"/>.
+/// docs/raft.md is checked after every step; the first violation throws <see cref="SimulationFailure"/>
+/// (so does any exception a node throws). One static seed in four replaces the random crashes and
+/// partitions with the adversarial schedule of SimulatedCluster.Adversary.cs (Raft's Figure 8).
+/// Some seeds fetch with a tiny FetchMaxBytes (one batch or a few per answer).
 /// Same seed, same run: nothing here reads a clock or a shared random source.
 /// </summary>
-internal sealed class SimulatedCluster
+internal sealed partial class SimulatedCluster
 {
     private const long FaultPhaseMs = 4_000;
+    private const long AdversarialFaultPhaseMs = 10_000; // room for several Figure 8 attempts
     private const long QuietPhaseMs = 4_000;
-    private static readonly RaftConfig Config = new()
+    private static readonly RaftConfig BaseConfig = new()
     {
         ElectionTimeoutMs = 100, FetchTimeoutMs = 200, ElectionBackoffMaxMs = 100, RequestTimeoutMs = 100,
         FetchMaxWaitMs = 50, AppendLingerMs = 0, FetchSnapshotMaxBytes = 128,
     };
 
+    private const int MaxUncommitted = 24;
     private const int MaxSteps = 2_000_000;
     private int _steps;
     private readonly int _seed;
+    private readonly RaftConfig _config;
+    private readonly bool _adversarial;
+    private bool _quiet;
     private readonly Random _random;
     private readonly FaultProfile _faults;
     private readonly SimulatedNetwork _network;
@@ -46,6 +54,13 @@ internal sealed class SimulatedCluster
         // snapshot, the others from nothing, and voters are added and removed one at a time.
         _dynamic = _random.Next(3) == 0;
         if (_dynamic) observers = 1 + _random.Next(2);
+        // One static seed in four runs the adversarial schedule (3 or 5 voters) instead of random crashes
+        // and partitions.
+        _adversarial = !_dynamic && _random.Next(4) == 0;
+        if (_adversarial) voters = _random.Next(3) == 0 ? 3 : 5;
+        // A tiny FetchMaxBytes (one batch or a few per answer) in one seed in four; in most adversarial
+        // seeds with 3 voters, where only such answers open the Figure 8 window.
+        _config = (_adversarial ? _random.Next(4) < (voters == 3 ? 3 : 2) : _random.Next(4) == 0) ? BaseConfig with { FetchMaxBytes = 1 + _random.Next(300) } : BaseConfig;
         _voterIds = Enumerable.Range(1, voters).ToArray();
         foreach (var id in _voterIds.Concat(Enumerable.Range(100, observers)))
             _nodes.Add(new SimNode(id, _voterIds.Contains(id), _random.Next(-_faults.MaxClockSkewMs, _faults.MaxClockSkewMs + 1))
@@ -69,7 +84,8 @@ internal sealed class SimulatedCluster
     public bool IsDynamic => _dynamic;
     public int VoterChanges => _checker.VoterChanges;
 
-    public string Describe() => $"{(_dynamic ? "dynamic, " : "")}{_voterIds.Length} voters, {_nodes.Count - _voterIds.Length} observers, {_faults}";
+    public string Describe() => $"{(_dynamic ? "dynamic, " : "")}{(_adversarial ? "adversarial, " : "")}{_voterIds.Length} voters, " +
+        $"{_nodes.Count - _voterIds.Length} observers, fetch max bytes {_config.FetchMaxBytes}, {_faults}";
     public int Proposals => _proposals;
     public int Committed => _checker.CommittedBatches;
     public long LeaderElections => _checker.Epochs;
@@ -80,23 +96,35 @@ internal sealed class SimulatedCluster
 
     public void Run()
     {
+        try { RunSteps(); }
+        catch (Exception e) when (e is not SimulationFailure)
+        {
+            Fail($"{e.GetType().Name}: {e.Message}\n{e.StackTrace?.Split('\n').FirstOrDefault()?.Trim()}");
+        }
+    }
+
+    private void RunSteps()
+    {
         foreach (var n in _nodes) Start(n);
+        if (_adversarial) StartAdversary();
         long nextFault = 50, nextProposal = 10, nextMembership = _dynamic ? 200 : long.MaxValue;
-        bool quiet = false;
         long? probeOffset = null;
         int probeLeader = -1;
-        while (_now < FaultPhaseMs + QuietPhaseMs)
+        long faultPhase = _adversarial ? AdversarialFaultPhaseMs : FaultPhaseMs;
+        while (_now < faultPhase + QuietPhaseMs)
         {
-            if (!quiet && _now >= FaultPhaseMs)
+            if (!_quiet && _now >= faultPhase)
             {
-                quiet = true;
+                _quiet = true;
                 nextFault = long.MaxValue;
                 _network.FaultsOn = false;
                 _network.Heal();
+                _network.ClearSlowLinks();
+                StopAdversary();
                 foreach (var n in _nodes.Where(n => n.Raft is null)) n.RestartAt = _now;
                 Trace("faults stop");
             }
-            long next = Math.Min(Math.Min(_network.NextDelivery, nextMembership), Math.Min(nextFault, nextProposal));
+            long next = Math.Min(Math.Min(_network.NextDelivery, nextMembership), Math.Min(Math.Min(nextFault, nextProposal), AdversaryDeadline));
             foreach (var n in _nodes)
                 next = Math.Min(next, n.Raft is null ? n.RestartAt : Math.Min(n.FlushAt, GlobalTime(n, n.Raft.NextDeadline)));
             _now = Math.Max(_now, next);
@@ -121,6 +149,7 @@ internal sealed class SimulatedCluster
                     n.FlushAt = long.MaxValue;
                     n.Raft.Flush(n.LocalTime(_now));
                     AfterStep(n);
+                    if (n.Raft is null) continue; // the adversary crashed it
                 }
                 if (n.Raft.NextDeadline <= n.LocalTime(_now))
                 {
@@ -131,24 +160,30 @@ internal sealed class SimulatedCluster
             if (_now >= nextProposal)
             {
                 nextProposal = _now + 5 + _random.Next(25);
-                var leader = _nodes.FirstOrDefault(n => n.Raft?.Role == RaftRole.Leader);
-                if (leader is not null)
+                // Clients write to whichever node says it leads (two can, in different epochs). With a
+                // tiny FetchMaxBytes a follower gets about one batch per round trip, slower than the
+                // proposals come: there clients keep at most MaxUncommitted offsets uncommitted.
+                var leaders = _nodes.Where(n => n.Raft?.Role == RaftRole.Leader).ToList();
+                var leader = leaders.Count == 0 ? null : leaders[leaders.Count == 1 ? 0 : _random.Next(leaders.Count)];
+                if (leader is not null && (_config.FetchMaxBytes >= BaseConfig.FetchMaxBytes
+                    || leader.Raft!.LogEndOffset - leader.Raft.HighWatermark <= MaxUncommitted) && (!_adversarial || AdversaryTakesProposal(leader)))
                 {
                     var offset = leader.Raft!.Propose([System.Text.Encoding.UTF8.GetBytes($"seed{_seed}-p{_proposals++}")], leader.LocalTime(_now));
-                    if (quiet && probeOffset is null && offset is not null) { probeOffset = offset; probeLeader = leader.Id; }
+                    if (_quiet && probeOffset is null && offset is not null) { probeOffset = offset; probeLeader = leader.Id; }
                     AfterStep(leader);
                 }
             }
             if (_now >= nextMembership)
             {
-                nextMembership = quiet ? long.MaxValue : _now + 100 + _random.Next(300);
+                nextMembership = _quiet ? long.MaxValue : _now + 100 + _random.Next(300);
                 ChangeMembership();
             }
-            if (!quiet && _now >= nextFault)
+            if (!_quiet && _now >= nextFault)
             {
                 nextFault = _now + 50;
-                InjectFaults();
+                if (!_adversarial) InjectFaults();
             }
+            if (!_quiet && _adversarial) AdversaryTick();
         }
         CheckLiveness(probeOffset, probeLeader);
     }
@@ -216,9 +251,9 @@ internal sealed class SimulatedCluster
     {
         n.Machine = new SimulatedStateMachine();
         n.Raft = _dynamic
-            ? new RaftNode(Config, new RaftMembership(n.Id) { DirectoryId = KeyOf(n.Id).DirectoryId }, n.Log, n.Store, new Random(_random.Next()),
-                "sim-cluster", n.LocalTime(_now))
-            : new RaftNode(Config, n.Id, _voterIds, n.Log, n.Store, new Random(_random.Next()), "sim-cluster", n.LocalTime(_now));
+            ? new RaftNode(_config, new RaftMembership(n.Id) { DirectoryId = KeyOf(n.Id).DirectoryId }, n.Log, n.Store, new Random(_random.Next()),
+                "sim-cluster", n.LocalTime(_now), NodeTrace)
+            : new RaftNode(_config, n.Id, _voterIds, n.Log, n.Store, new Random(_random.Next()), "sim-cluster", n.LocalTime(_now), NodeTrace);
         n.Incarnation++;
         _checker.Restarted(n);
         Trace($"start {n.Id} (incarnation {n.Incarnation}, epoch {n.Raft.Epoch}, role {n.Raft.Role})");
@@ -243,6 +278,8 @@ internal sealed class SimulatedCluster
             foreach (var item in raft.DrainCommitted()) Deliver(n, item);
             MaybeSnapshot(n);
             _checker.Check(_nodes);
+            if (_adversarial && !_quiet) AdversaryObserve(n);
+            if (n.Raft is null) return; // the adversary crashed it
             if (!raft.HasUnflushedTail || n.FlushAt != long.MaxValue) return;
             if (_random.Next(4) == 0)
             {
@@ -307,8 +344,14 @@ internal sealed class SimulatedCluster
             Fail($"leader {leader.Id} has committed nothing");
     }
 
+    /// <summary>Receives every trace line as it happens, the nodes' own included (Replay with FJORD_SIM_TRACE=1).</summary>
+    public Action<string>? TraceSink { get; init; }
+
+    private Action<string>? NodeTrace => TraceSink is { } sink ? line => sink($"    {line}") : null;
+
     private void Trace(string line)
     {
+        TraceSink?.Invoke($"t={_now} {line}");
         _trace.Enqueue($"t={_now} {line}");
         if (_trace.Count > 40) _trace.Dequeue();
     }

@@ -6,11 +6,13 @@ namespace Fjord.Raft.Simulation;
 /// Delivers messages between simulated nodes after a random delay, so they arrive reordered; while
 /// faults are on it also drops and duplicates them, and partitions cut pairs of nodes apart. Every
 /// message is encoded and decoded with the real codec on the way, at its API's highest version.
+/// The adversarial schedule also isolates single nodes and slows single directed links.
 /// </summary>
 internal sealed class SimulatedNetwork(Random random, FaultProfile faults)
 {
     private readonly PriorityQueue<RaftMessage, (long At, long Sequence)> _inFlight = new();
     private readonly HashSet<(int, int)> _cut = [];
+    private readonly Dictionary<(int, int), int> _slow = [];
     private long _sequence;
 
     public bool FaultsOn { get; set; } = true;
@@ -23,7 +25,8 @@ internal sealed class SimulatedNetwork(Random random, FaultProfile faults)
         if (FaultsOn && random.NextDouble() < faults.DropRate) { Dropped++; return; }
         int copies = FaultsOn && random.NextDouble() < faults.DuplicateRate ? 2 : 1;
         for (int i = 0; i < copies; i++)
-            _inFlight.Enqueue(Testing.RaftCodec.ThroughCodec(message), (now + random.Next(faults.MinDelayMs, faults.MaxDelayMs + 1), _sequence++));
+            _inFlight.Enqueue(Testing.RaftCodec.ThroughCodec(message),
+                (now + random.Next(faults.MinDelayMs, faults.MaxDelayMs + 1) + _slow.GetValueOrDefault((message.Source, message.Destination)), _sequence++));
     }
 
     public long NextDelivery => _inFlight.TryPeek(out _, out var key) ? key.At : long.MaxValue;
@@ -51,7 +54,16 @@ internal sealed class SimulatedNetwork(Random random, FaultProfile faults)
             }
     }
 
+    /// <summary>Cuts <paramref name="node"/> off from every other node.</summary>
+    public void Isolate(int node, IReadOnlyCollection<int> all) => Partition([node], all);
+
+    /// <summary>Heals every cut (slow links stay).</summary>
     public void Heal() => _cut.Clear();
+
+    /// <summary>Messages sent from <paramref name="from"/> to <paramref name="to"/> take <paramref name="extraMs"/> longer.</summary>
+    public void Slow(int from, int to, int extraMs) => _slow[(from, to)] = extraMs;
+
+    public void ClearSlowLinks() => _slow.Clear();
 
     private bool IsCut(int from, int to) => _cut.Contains((from, to));
 }
