@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Fjord.Controller;
+using Fjord.Metadata;
+using Fjord.Protocol.Metadata;
 using Fjord.Raft;
 using Fjord.Server.Raft;
 using Fjord.Storage;
@@ -16,8 +19,10 @@ public sealed class ServerStartException(string message, Exception? inner = null
 
 /// <summary>
 /// A <c>process.roles=controller</c> node: the metadata log <c>__cluster_metadata-0</c> replicated by
-/// a <see cref="RaftNode"/> over the controller listener, and the <see cref="ControllerStateMachine"/>
-/// fed with what the quorum commits. Hosted by <c>fjord server start</c> or in-process by tests.
+/// a <see cref="RaftNode"/> over the controller listener, the <see cref="QuorumController"/> over it
+/// (through <see cref="RaftDriverMetadataLog"/>, its events on a dedicated thread), and the
+/// <see cref="ControllerStateMachine"/> fed with what the quorum commits on the driver's thread (what
+/// snapshots are written from). Hosted by <c>fjord server start</c> or in-process by tests.
 /// </summary>
 /// <remarks>
 /// <para>Start-up (<see cref="Start"/>): the roles must be just controller and the voters static
@@ -25,8 +30,12 @@ public sealed class ServerStartException(string message, Exception? inner = null
 /// metadata log dir is locked (<c>.lock</c>) against a second process; the log opens (recovering)
 /// in <c>&lt;metadata.log.dir&gt;/__cluster_metadata-0</c> with Kafka's <c>quorum-state</c> beside
 /// it; the Raft driver binds the first <c>controller.listener.names</c> listener.</para>
-/// <para>While leader it appends a NoOpRecord every <c>metadata.max.idle.interval.ms</c> (0: never),
-/// as Kafka's controller does, so the high watermark keeps moving. It reports through
+/// <para>The controller is configured from the server config (<c>broker.session.timeout.ms</c>,
+/// <c>metadata.max.idle.interval.ms</c>, <c>num.partitions</c>, <c>default.replication.factor</c>)
+/// and the metadata log dir's <c>bootstrap.checkpoint</c> (else the default metadata.version), and
+/// ticked every few milliseconds: while active it appends a NoOpRecord every
+/// <c>metadata.max.idle.interval.ms</c> (0: never), as Kafka's controller does, so the high
+/// watermark keeps moving, and fences brokers whose session expired. It reports through
 /// <c>output</c> one line when listening, one per role / epoch / leader change
 /// (<c>raft: leader 2 epoch 5 (node 1 is Follower)</c>) and one when stopped.</para>
 /// <para><see cref="StopAsync"/>: a leader with other voters resigns (EndQuorumEpoch to them) and
@@ -46,7 +55,8 @@ public sealed class ControllerServer : IAsyncDisposable
     private readonly PartitionLogRaftLog _log;
     private readonly RaftNetworkDriver _driver;
     private readonly Action<string> _output;
-    private readonly byte[] _noOpValue = ControllerStateMachine.NoOpRecordValue();
+    private readonly RaftDriverMetadataLog _metadataLog;
+    private readonly ThreadEventQueue _queue;
     private readonly CancellationTokenSource _stopWatching = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _watcher = Task.CompletedTask;
@@ -54,8 +64,12 @@ public sealed class ControllerServer : IAsyncDisposable
     private volatile Exception? _fault;
 
     private ControllerServer(ServerConfig config, string clusterId, ListenerEndpoint listener, FileStream lockFile, PartitionLogRaftLog log,
-        RaftNetworkDriver driver, ControllerStateMachine stateMachine, Action<string> output)
+        RaftNetworkDriver driver, ControllerStateMachine stateMachine, RaftDriverMetadataLog metadataLog, ThreadEventQueue queue,
+        QuorumController controller, Action<string> output)
     {
+        _metadataLog = metadataLog;
+        _queue = queue;
+        Controller = controller;
         _config = config;
         ClusterId = clusterId;
         _lock = lockFile;
@@ -74,6 +88,9 @@ public sealed class ControllerServer : IAsyncDisposable
 
     public int BoundPort => _driver.BoundPort;
     public ControllerStateMachine StateMachine { get; }
+
+    /// <summary>The controller (active while this node leads the quorum and has caught up).</summary>
+    public QuorumController Controller { get; }
     public RaftRole Role => _driver.Role;
     public int Epoch => _driver.Epoch;
     public int? LeaderId => _driver.LeaderId;
@@ -119,20 +136,29 @@ public sealed class ControllerServer : IAsyncDisposable
             AppendLingerMs = config.QuorumAppendLingerMs,
         };
 
+        var controllerConfig = ControllerConfigFor(config, storage.ClusterId);
         var lockFile = Lock(config.MetadataLogDir);
         PartitionLogRaftLog? log = null;
         RaftNetworkDriver? driver = null;
+        RaftDriverMetadataLog? metadataLog = null;
+        ThreadEventQueue? queue = null;
+        QuorumController? controller = null;
         try
         {
             string partitionDir = MetadataPartitionDirectory(config);
             log = PartitionLogRaftLog.Open(partitionDir, MetadataLogConfig(config));
             var stateMachine = new ControllerStateMachine();
+            metadataLog = new RaftDriverMetadataLog(config.NodeId);
+            queue = new ThreadEventQueue($"controller-{config.NodeId}", e => output($"controller: event failed: {e.Message}"));
+            controller = new QuorumController(controllerConfig, metadataLog, queue, () => Environment.TickCount64, trace);
+            var committed = metadataLog;
             try
             {
                 driver = new RaftNetworkDriver(config.NodeId, listenOn, raftConfig, log, new FileQuorumStateStore(partitionDir), storage.ClusterId,
                     item =>
                     {
                         stateMachine.Apply(item);
+                        committed.OnCommitted(item);
                         if (item is SnapshotLoad load) output($"metadata: loaded snapshot {load.Id.Offset}-{load.Id.Epoch} ({load.Bytes.Length} bytes)");
                     }, trace)
                 {
@@ -143,7 +169,7 @@ public sealed class ControllerServer : IAsyncDisposable
             {
                 throw new ServerStartException($"cannot listen on {listener} ({listenOn}): {e.Message}", e);
             }
-            var server = new ControllerServer(config, storage.ClusterId, listener, lockFile, log, driver, stateMachine, output);
+            var server = new ControllerServer(config, storage.ClusterId, listener, lockFile, log, driver, stateMachine, metadataLog, queue, controller, output);
             if (dynamicQuorum)
             {
                 var membership = new RaftMembership(config.NodeId)
@@ -160,12 +186,16 @@ public sealed class ControllerServer : IAsyncDisposable
                 output($"fjord controller {config.NodeId}: listening on {server.Listener} (cluster {storage.ClusterId}; voters {string.Join(",", config.QuorumVoters)})");
                 driver.Start(voters);
             }
+            metadataLog.Attach(driver);
             server._watcher = Task.Run(server.WatchAsync);
             return server;
         }
         catch
         {
             driver?.Dispose();
+            metadataLog?.Dispose();
+            controller?.Dispose();
+            queue?.Dispose();
             log?.Close();
             lockFile.Dispose();
             throw;
@@ -217,6 +247,9 @@ public sealed class ControllerServer : IAsyncDisposable
             if (resign && _fault is null && _driver.Role == RaftRole.Leader && (_driver.Voters?.Count ?? _config.QuorumVoters.Count) > 1)
                 await ResignAsync().ConfigureAwait(false);
             _driver.Dispose();
+            _metadataLog.Dispose();
+            Controller.Dispose();
+            _queue.Dispose();
             _log.Flush();
             _log.Close();
             _output($"fjord controller {NodeId}: stopped{(_fault is null ? "" : $" after a fault: {_fault.Message}")}");
@@ -248,13 +281,12 @@ public sealed class ControllerServer : IAsyncDisposable
             await Task.Delay(WatchIntervalMs).ConfigureAwait(false);
     }
 
-    /// <summary>Reports role changes, notices a failed Raft loop, appends NoOps while leader, and
-    /// snapshots the applied state (every voter does, as in Kafka) when due.</summary>
+    /// <summary>Reports role changes, notices a failed Raft loop, ticks the controller (NoOps, broker
+    /// sessions), and snapshots the applied state (every voter does, as in Kafka) when due.</summary>
     private async Task WatchAsync()
     {
         var token = _stopWatching.Token;
         (RaftRole Role, int Epoch, int? Leader)? reported = null;
-        long nextNoOp = long.MaxValue;
         long lastSnapshotAt = Environment.TickCount64;
         try
         {
@@ -273,15 +305,9 @@ public sealed class ControllerServer : IAsyncDisposable
                     _output(now.LeaderId is { } leader
                         ? $"raft: leader {leader} epoch {now.Epoch} (node {NodeId} is {now.Role})"
                         : $"raft: no leader in epoch {now.Epoch} (node {NodeId} is {now.Role})");
-                    bool becameLeader = now.Role == RaftRole.Leader && reported?.Role != RaftRole.Leader;
-                    if (becameLeader) nextNoOp = Environment.TickCount64 + _config.MetadataMaxIdleIntervalMs;
                     reported = now;
                 }
-                if (now.Role == RaftRole.Leader && _config.MetadataMaxIdleIntervalMs > 0 && Environment.TickCount64 >= nextNoOp)
-                {
-                    await _driver.ProposeAsync([_noOpValue], token).ConfigureAwait(false); // null: no longer leader, reported next round
-                    nextNoOp = Environment.TickCount64 + _config.MetadataMaxIdleIntervalMs;
-                }
+                Controller.Tick();
                 if (IsSnapshotDue(Environment.TickCount64 - lastSnapshotAt))
                 {
                     await SnapshotAsync(token).ConfigureAwait(false);
@@ -318,6 +344,35 @@ public sealed class ControllerServer : IAsyncDisposable
             // thread got to it (WriteSnapshot refuses to write newer state under an older id): next trigger.
             _output($"metadata: snapshot skipped: {e.Message}");
         }
+    }
+
+    /// <summary>The controller's settings: the server config's, and the bootstrap records of
+    /// <c>bootstrap.checkpoint</c> in the metadata log dir (written by <c>storage format</c>), else
+    /// those of the default metadata.version.</summary>
+    public static ControllerConfig ControllerConfigFor(ServerConfig config, string clusterId)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        string bootstrapPath = BootstrapMetadataFile.PathIn(config.MetadataLogDir);
+        IReadOnlyList<MetadataRecord> bootstrap;
+        try
+        {
+            bootstrap = File.Exists(bootstrapPath)
+                ? BootstrapMetadataFile.Read(bootstrapPath)
+                : ControllerConfig.BootstrapFor(config.UnstableFeatureVersionsEnable ? MetadataVersion.LatestTesting : MetadataVersion.LatestProduction);
+        }
+        catch (Exception e) when (e is StorageException or IOException or UnauthorizedAccessException)
+        {
+            throw new ServerStartException($"cannot read {bootstrapPath}: {e.Message}", e);
+        }
+        return new ControllerConfig
+        {
+            ClusterId = clusterId,
+            BrokerSessionTimeoutMs = config.BrokerSessionTimeoutMs,
+            MaxIdleIntervalMs = config.MetadataMaxIdleIntervalMs,
+            DefaultNumPartitions = config.NumPartitions,
+            DefaultReplicationFactor = checked((short)config.DefaultReplicationFactor),
+            BootstrapRecords = bootstrap,
+        };
     }
 
     private static LogConfig MetadataLogConfig(ServerConfig config) => LogConfig.Default with

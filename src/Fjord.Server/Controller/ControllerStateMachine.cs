@@ -1,3 +1,4 @@
+using Fjord.Controller;
 using Fjord.Protocol.Metadata;
 using Fjord.Protocol.Records;
 using Fjord.Raft;
@@ -5,10 +6,11 @@ using Fjord.Raft;
 namespace Fjord.Server.Controller;
 
 /// <summary>
-/// The controller's state machine over the committed metadata log, fed in offset order from the
-/// Raft node's thread. Today it only decodes each metadata record (so a corrupt log is noticed)
-/// and remembers how far it has applied; the metadata image (topics, brokers, features) grows here
-/// with the controller issue.
+/// The committed metadata state as the Raft node applies it, fed in offset order from the Raft
+/// node's thread: every committed record is replayed into a <see cref="ControllerState"/> (the same
+/// replay the <see cref="QuorumController"/> does on its own thread), so a snapshot taken in a round
+/// of the driver holds exactly the state as of its end offset. It also keeps the snapshot policy's
+/// byte count and how far it has applied.
 /// </summary>
 /// <remarks>
 /// One writer at a time (whichever thread runs the driver's round; rounds are serialized and in
@@ -19,12 +21,17 @@ namespace Fjord.Server.Controller;
 public sealed class ControllerStateMachine
 {
     private const int MaxBatchBytes = 64 * 1024 * 1024;
+    private const int RecordsPerSnapshotBatch = 1024;
 
     private long _lastAppliedOffset = -1;
     private long _lastAppliedEpoch = -1;
     private long _recordsApplied;
     private long _noOpRecords;
     private long _bytesSinceSnapshot;
+    private volatile ControllerState _state = ControllerState.Empty;
+
+    /// <summary>The committed state as of <see cref="LastAppliedOffset"/>.</summary>
+    public ControllerState State => _state;
 
     /// <summary>The offset of the last committed record applied; -1 before any.</summary>
     public long LastAppliedOffset => Interlocked.Read(ref _lastAppliedOffset);
@@ -44,16 +51,17 @@ public sealed class ControllerStateMachine
 
     /// <summary>
     /// Writes the state as of <see cref="LastAppliedOffset"/> into a snapshot (called inside a round
-    /// of the Raft driver, and rounds are what apply, so the state cannot move meanwhile). The Raft layer
-    /// already writes the header, the voter set and the footer; the metadata applied so far carries
-    /// no state of its own yet (NoOpRecords only), so nothing else goes in until the metadata image
-    /// exists (controller issue).
+    /// of the Raft driver, and rounds are what apply, so the state cannot move meanwhile): the records
+    /// of <see cref="ControllerState.ToRecords"/>, framed, which rebuild it from the empty state. The
+    /// Raft layer writes the header, the voter set and the footer.
     /// </summary>
     public void WriteSnapshot(RaftSnapshotWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
         if (writer.Id.Offset != LastAppliedOffset + 1)
             throw new InvalidOperationException($"snapshot {writer.Id} is not at the applied state (last applied offset {LastAppliedOffset})");
+        foreach (var chunk in _state.ToRecords().Chunk(RecordsPerSnapshotBatch))
+            writer.Append([.. chunk.Select(MetadataRecordFrame.Encode)]);
         Interlocked.Exchange(ref _bytesSinceSnapshot, 0);
     }
 
@@ -68,7 +76,9 @@ public sealed class ControllerStateMachine
                 ApplyBatch(batch);
                 break;
             case SnapshotLoad snapshot:
-                foreach (var value in snapshot.ReadValues(MaxBatchBytes)) MetadataRecordFrame.Decode(value);
+                var state = ControllerState.Empty;
+                foreach (var value in snapshot.ReadValues(MaxBatchBytes)) state = state.Replay(MetadataRecordFrame.Decode(value).Message);
+                _state = state;
                 Advance(snapshot.Id.Offset - 1, snapshot.Id.Epoch);
                 Interlocked.Exchange(ref _bytesSinceSnapshot, 0);
                 break;
@@ -84,6 +94,7 @@ public sealed class ControllerStateMachine
             throw new InvalidOperationException($"committed batch {batch.BaseOffset}-{batch.LastOffset} does not follow the last applied offset {last}");
         if (!batch.IsControl)
         {
+            var state = _state;
             var reader = new RecordBatchReader(batch.Bytes);
             while (reader.MoveNext())
             {
@@ -91,10 +102,12 @@ public sealed class ControllerStateMachine
                 foreach (var record in records)
                 {
                     var decoded = MetadataRecordFrame.Decode(record.Value);
+                    state = state.Replay(decoded.Message);
                     Interlocked.Increment(ref _recordsApplied);
                     if (decoded.Message is NoOpRecord) Interlocked.Increment(ref _noOpRecords);
                 }
             }
+            _state = state;
         }
         Interlocked.Add(ref _bytesSinceSnapshot, batch.Bytes.Length);
         Advance(batch.LastOffset, batch.Epoch);

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Fjord.Controller;
 using Fjord.Raft;
 using Fjord.Server.Raft;
@@ -13,9 +14,10 @@ namespace Fjord.Server.Controller;
 /// <remarks>
 /// <see cref="Append"/> blocks the calling (controller) thread until the driver has appended the
 /// batch (not until it commits), so the controller learns the offset synchronously, as the port
-/// requires. The epoch check and the proposal are not one atomic step on the driver's thread: a node
-/// that loses and regains leadership between them could append in the new epoch a batch computed in
-/// the old one. The driver needs an epoch-checked proposal to close that gap (open).
+/// requires. The proposal is epoch-checked on the driver's thread, in the round that appends it
+/// (<see cref="RaftNetworkDriver.ProposeAsync(IReadOnlyList{byte[]}, int, CancellationToken)"/>), so a
+/// node that loses and regains leadership meanwhile never appends in the new epoch a batch computed in
+/// the old one. A driver stopping (or stopped) refuses the append (null).
 /// </remarks>
 public sealed class RaftDriverMetadataLog(int nodeId, int pollIntervalMs = 20) : IMetadataLog, IDisposable
 {
@@ -59,7 +61,14 @@ public sealed class RaftDriverMetadataLog(int nodeId, int pollIntervalMs = 20) :
     {
         var driver = _driver;
         if (driver is null || driver.Role != RaftRole.Leader || driver.Epoch != epoch) return null;
-        return driver.ProposeAsync(records).GetAwaiter().GetResult();
+        try
+        {
+            return driver.ProposeAsync(records, epoch).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException or ObjectDisposedException)
+        {
+            return null; // the driver is stopping
+        }
     }
 
     private void PollLeadership()

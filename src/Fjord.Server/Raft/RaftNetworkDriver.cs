@@ -212,11 +212,22 @@ public sealed class RaftNetworkDriver : IDisposable
     /// appended as one batch with one flush (see <see cref="ProposePending"/>); each still completes
     /// with its own last offset, and its records stay contiguous and in order.
     /// </summary>
-    public async Task<long?> ProposeAsync(IReadOnlyList<byte[]> records, CancellationToken cancellationToken = default)
+    public Task<long?> ProposeAsync(IReadOnlyList<byte[]> records, CancellationToken cancellationToken = default) =>
+        ProposeCoreAsync(records, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ProposeAsync(IReadOnlyList{byte[]}, CancellationToken)"/>, but only while this node
+    /// leads epoch <paramref name="expectedEpoch"/>: checked in the round that appends, so records
+    /// computed in one epoch can never be appended in a later one (null then, nothing appended).
+    /// </summary>
+    public Task<long?> ProposeAsync(IReadOnlyList<byte[]> records, int expectedEpoch, CancellationToken cancellationToken = default) =>
+        ProposeCoreAsync(records, expectedEpoch, cancellationToken);
+
+    private async Task<long?> ProposeCoreAsync(IReadOnlyList<byte[]> records, int? expectedEpoch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(records);
         if (records.Count == 0) throw new ArgumentException("a batch needs at least one record", nameof(records));
-        var proposal = new Proposal(records, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var proposal = new Proposal(records, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously)) { ExpectedEpoch = expectedEpoch };
         if (!TryRunInline(proposal)) await PostAsync(proposal, cancellationToken).ConfigureAwait(false);
         return await proposal.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -240,6 +251,9 @@ public sealed class RaftNetworkDriver : IDisposable
 
     private sealed record Proposal(IReadOnlyList<byte[]> Records, TaskCompletionSource<long?> Result)
     {
+        /// <summary>Append only while leading this epoch (null: whatever the epoch).</summary>
+        public int? ExpectedEpoch { get; init; }
+
         /// <summary>Roughly what the records take in a batch (value + per-record framing), to bound coalescing.</summary>
         public long EstimatedBytes { get; } = Records.Sum(r => (long)r.Length + RecordOverheadBytes);
     }
@@ -523,6 +537,14 @@ public sealed class RaftNetworkDriver : IDisposable
     /// </summary>
     private void ProposePending(RaftNode node, long now)
     {
+        // Epoch-checked proposals of another epoch (or reaching a node no longer leader) are refused here,
+        // in the round that would append them: the check and the append are one step on the node.
+        _pending.RemoveAll(p =>
+        {
+            if (p.ExpectedEpoch is not { } epoch || node.Role == RaftRole.Leader && node.Epoch == epoch) return false;
+            p.Result.TrySetResult(null);
+            return true;
+        });
         int start = 0;
         while (start < _pending.Count)
         {

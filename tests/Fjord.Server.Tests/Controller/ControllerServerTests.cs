@@ -101,6 +101,58 @@ public sealed class ControllerServerTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task The_controller_writes_the_bootstrap_records_and_its_state_survives_a_restart_through_its_snapshot()
+    {
+        var config = Format(WriteSingleVoterConfig(_dir, FreePort(), extra: "metadata.log.max.record.bytes.between.snapshots=1024"));
+        var expected = Fjord.Metadata.MetadataVersion.LatestProduction;
+        var server = Start(config, _lines);
+        try
+        {
+            await WaitUntil(() => server.Controller.IsActive && server.StateMachine.State.MetadataVersion is not null, server.ToString);
+            Assert.Equal(expected, server.StateMachine.State.MetadataVersion);
+            Assert.Equal(expected, await server.Controller.ReadCommitted(s => s.MetadataVersion));
+            // NoOps pile up until a snapshot is written.
+            await WaitUntil(() => _lines.Any(l => l.StartsWith("metadata: wrote snapshot ", StringComparison.Ordinal)), server.ToString);
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
+
+        // The snapshot on disk holds the controller state's records: metadata.version's FeatureLevelRecord.
+        string partitionDir = ControllerServer.MetadataPartitionDirectory(config);
+        var latest = Fjord.Storage.SnapshotFiles.Latest(partitionDir) ?? throw new InvalidOperationException("no snapshot on disk");
+        var contents = new List<Fjord.Protocol.IKafkaMessage>();
+        foreach (var batch in Fjord.Storage.SnapshotReader.Open(partitionDir, latest).Batches)
+        {
+            if (batch.IsControl) continue;
+            using var records = batch.OpenRecords(1024 * 1024);
+            foreach (var record in records) contents.Add(Fjord.Protocol.Metadata.MetadataRecordFrame.Decode(record.Value.ToArray()).Message);
+        }
+        var feature = Assert.Single(contents.OfType<Fjord.Protocol.Metadata.FeatureLevelRecord>(), f => f.Name == Fjord.Metadata.MetadataVersion.FeatureName);
+        Assert.Equal(expected.FeatureLevel, feature.FeatureLevel);
+
+        int before = _lines.Count;
+        var again = Start(config, _lines);
+        try
+        {
+            await WaitUntil(() => _lines.Skip(before).Any(l => l.StartsWith("metadata: loaded snapshot ", StringComparison.Ordinal) && !l.Contains(" 0-0 ", StringComparison.Ordinal)),
+                again.ToString);
+            await WaitUntil(() => again.Controller.IsActive, again.ToString);
+            // The snapshot restored the state (the log before it is gone), and the bootstrap is not written again.
+            Assert.Equal(expected, again.StateMachine.State.MetadataVersion);
+            var (version, features) = await again.Controller.ReadCommitted(s => (s.MetadataVersion, s.FinalizedFeatures.Count));
+            Assert.Equal(expected, version);
+            Assert.Equal(again.StateMachine.State.FinalizedFeatures.Count, features);
+        }
+        finally
+        {
+            await again.StopAsync();
+        }
+        Assert.DoesNotContain(_lines, l => l.StartsWith("controller: event failed", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_second_server_on_the_same_metadata_log_dir_is_refused()
     {
         var config = Format(WriteSingleVoterConfig(_dir, FreePort()));
