@@ -48,6 +48,14 @@ public sealed partial record ControllerState
 {
     public ImmutableDictionary<Uuid, TopicState> Topics { get; init; } = ImmutableDictionary<Uuid, TopicState>.Empty;
     public ImmutableSortedDictionary<string, Uuid> TopicIds { get; init; } = ImmutableSortedDictionary<string, Uuid>.Empty.WithComparers(StringComparer.Ordinal);
+
+    /// <summary>Topics whose names hold '.' or '_', by their name with every '.' read as '_' (those
+    /// two collide in metric names): the collision check is one lookup instead of a scan of every name.</summary>
+    public ImmutableDictionary<string, string> TopicsByUnifiedName { get; init; } = ImmutableDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal);
+
+    /// <summary><paramref name="name"/> with '.' read as '_'; null when it holds neither (it then collides with no other name).</summary>
+    public static string? UnifiedTopicName(string name) =>
+        name.Contains('.', StringComparison.Ordinal) || name.Contains('_', StringComparison.Ordinal) ? name.Replace('.', '_') : null;
     public ImmutableDictionary<ConfigResource, ImmutableSortedDictionary<string, string>> Configs { get; init; } =
         ImmutableDictionary<ConfigResource, ImmutableSortedDictionary<string, string>>.Empty;
 
@@ -77,6 +85,7 @@ public sealed partial record ControllerState
         {
             Topics = Topics.SetItem(r.TopicId, new TopicState(r.Name, r.TopicId, ImmutableSortedDictionary<int, PartitionState>.Empty)),
             TopicIds = TopicIds.SetItem(r.Name, r.TopicId),
+            TopicsByUnifiedName = UnifiedTopicName(r.Name) is { } unified ? TopicsByUnifiedName.SetItem(unified, r.Name) : TopicsByUnifiedName,
         };
     }
 
@@ -148,6 +157,7 @@ public sealed partial record ControllerState
         {
             Topics = Topics.Remove(topic.Id),
             TopicIds = TopicIds.Remove(topic.Name),
+            TopicsByUnifiedName = UnifiedTopicName(topic.Name) is { } unified ? TopicsByUnifiedName.Remove(unified) : TopicsByUnifiedName,
             Configs = Configs.Remove(ConfigResource.Topic(topic.Name)), // a topic's configs go with it (as in Kafka)
         };
     }

@@ -151,13 +151,8 @@ public sealed class ReplicationControlManager
         if (code != ErrorCode.None) return (code, message);
         if (state.TopicIds.ContainsKey(name)) return (ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.");
         // '.' and '_' collide in metric names: a topic may not differ from another only by them.
-        if (name.Contains('.', StringComparison.Ordinal) || name.Contains('_', StringComparison.Ordinal))
-        {
-            string unified = name.Replace('.', '_');
-            foreach (var existing in state.TopicIds.Keys)
-                if (existing.Length == name.Length && existing.Replace('.', '_') == unified)
-                    return (ErrorCode.InvalidTopicException, $"Topic '{name}' collides with existing topic: {existing}");
-        }
+        if (ControllerState.UnifiedTopicName(name) is { } unified && state.TopicsByUnifiedName.TryGetValue(unified, out var existing))
+            return (ErrorCode.InvalidTopicException, $"Topic '{name}' collides with existing topic: {existing}");
         return (ErrorCode.None, "");
     }
 

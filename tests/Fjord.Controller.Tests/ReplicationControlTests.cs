@@ -152,6 +152,9 @@ public sealed class ReplicationControlTests
         var collision = CreateOne(cluster, active, Topic("a_b-c.d"));
         Assert.Equal((short)ErrorCode.InvalidTopicException, collision.ErrorCode);
         Assert.Contains("a.b-c_d", collision.ErrorMessage, StringComparison.Ordinal);
+        // Once the colliding topic is deleted, the name is free again.
+        Assert.Equal(0, cluster.Done(active.DeleteTopics(new DeleteTopicsRequest { TopicNames = ["a.b-c_d"] }, 5)).Responses.Single().ErrorCode);
+        Assert.Equal(0, CreateOne(cluster, active, Topic("a_b-c.d")).ErrorCode);
 
         var response = Create(cluster, active, Topic("dup"), Topic("dup"), Topic("fine"));
         Assert.Equal([(short)ErrorCode.InvalidRequest, (short)ErrorCode.InvalidRequest, (short)0], response.Topics.Select(t => t.ErrorCode));
