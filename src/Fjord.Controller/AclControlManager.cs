@@ -44,17 +44,7 @@ public sealed class AclControlManager
                 ErrorMessage = error,
             });
             if (error is not null || !existing.Add(acl)) continue;
-            records.Add(new MetadataRecord(new AccessControlEntryRecord
-            {
-                Id = NewId(state, records),
-                ResourceType = acl.ResourceType,
-                ResourceName = acl.ResourceName,
-                PatternType = acl.PatternType,
-                Principal = acl.Principal,
-                Host = acl.Host,
-                Operation = acl.Operation,
-                PermissionType = acl.PermissionType,
-            }, 0));
+            records.Add(new MetadataRecord(acl.ToRecord(NewId(state, records)), 0));
         }
         return new ControllerResult<CreateAclsResponse>(records, response);
     }

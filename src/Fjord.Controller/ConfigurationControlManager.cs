@@ -27,27 +27,42 @@ public sealed class ConfigurationControlManager
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(request);
         var response = new IncrementalAlterConfigsResponse();
-        var records = new List<MetadataRecord>();
-        var duplicates = Duplicates(request.Resources.Select(r => new ConfigResource(r.ResourceType, r.ResourceName)));
-        var current = state;
-        foreach (var resource in request.Resources)
-        {
-            var id = new ConfigResource(resource.ResourceType, resource.ResourceName);
-            var (code, message, resourceRecords) = duplicates.Contains(id)
-                ? (ErrorCode.InvalidRequest, "Duplicate resource.", [])
-                : IncrementalAlter(current, id, resource.Configs);
-            response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
+        var records = AlterEach(state, request.Resources, r => new ConfigResource(r.ResourceType, r.ResourceName), request.ValidateOnly,
+            (current, id, r) => IncrementalAlter(current, id, r.Configs),
+            (r, code, message) => response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
             {
                 ErrorCode = (short)code,
                 ErrorMessage = code == ErrorCode.None ? null : message,
-                ResourceType = resource.ResourceType,
-                ResourceName = resource.ResourceName,
-            });
-            if (code != ErrorCode.None || request.ValidateOnly) continue;
+                ResourceType = r.ResourceType,
+                ResourceName = r.ResourceName,
+            }));
+        return new ControllerResult<IncrementalAlterConfigsResponse>(records, response);
+    }
+
+    /// <summary>
+    /// The loop both AlterConfigs flavours share: each resource (a resource named twice in the request
+    /// is refused) is altered against the state left by the ones before it, answered, and — unless
+    /// refused or validate-only — its records are replayed and kept for the one batch.
+    /// </summary>
+    private static List<MetadataRecord> AlterEach<T>(ControllerState state, IReadOnlyList<T> resources, Func<T, ConfigResource> idOf,
+        bool validateOnly, Func<ControllerState, ConfigResource, T, (ErrorCode, string, List<MetadataRecord>)> alter,
+        Action<T, ErrorCode, string> answer)
+    {
+        var records = new List<MetadataRecord>();
+        var duplicates = Duplicates(resources.Select(idOf));
+        var current = state;
+        foreach (var resource in resources)
+        {
+            var id = idOf(resource);
+            var (code, message, resourceRecords) = duplicates.Contains(id)
+                ? (ErrorCode.InvalidRequest, "Duplicate resource.", [])
+                : alter(current, id, resource);
+            answer(resource, code, message);
+            if (code != ErrorCode.None || validateOnly) continue;
             foreach (var record in resourceRecords) current = current.Replay(record.Message);
             records.AddRange(resourceRecords);
         }
-        return new ControllerResult<IncrementalAlterConfigsResponse>(records, response);
+        return records;
     }
 
     private static (ErrorCode, string, List<MetadataRecord>) IncrementalAlter(ControllerState state, ConfigResource resource,
@@ -102,26 +117,15 @@ public sealed class ConfigurationControlManager
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(request);
         var response = new AlterConfigsResponse();
-        var records = new List<MetadataRecord>();
-        var duplicates = Duplicates(request.Resources.Select(r => new ConfigResource(r.ResourceType, r.ResourceName)));
-        var current = state;
-        foreach (var resource in request.Resources)
-        {
-            var id = new ConfigResource(resource.ResourceType, resource.ResourceName);
-            var (code, message, resourceRecords) = duplicates.Contains(id)
-                ? (ErrorCode.InvalidRequest, "Duplicate resource.", [])
-                : LegacyAlter(current, id, resource.Configs);
-            response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse
+        var records = AlterEach(state, request.Resources, r => new ConfigResource(r.ResourceType, r.ResourceName), request.ValidateOnly,
+            (current, id, r) => LegacyAlter(current, id, r.Configs),
+            (r, code, message) => response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse
             {
                 ErrorCode = (short)code,
                 ErrorMessage = code == ErrorCode.None ? null : message,
-                ResourceType = resource.ResourceType,
-                ResourceName = resource.ResourceName,
-            });
-            if (code != ErrorCode.None || request.ValidateOnly) continue;
-            foreach (var record in resourceRecords) current = current.Replay(record.Message);
-            records.AddRange(resourceRecords);
-        }
+                ResourceType = r.ResourceType,
+                ResourceName = r.ResourceName,
+            }));
         return new ControllerResult<AlterConfigsResponse>(records, response);
     }
 

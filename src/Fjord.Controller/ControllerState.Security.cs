@@ -52,7 +52,7 @@ public sealed partial record ControllerState
     {
         if (r.Id.IsZero) throw new InvalidOperationException("AccessControlEntryRecord without an id");
         if (Acls.ContainsKey(r.Id)) throw new InvalidOperationException($"AccessControlEntryRecord: ACL id {r.Id} is in use");
-        var acl = new StandardAcl(r.ResourceType, r.ResourceName, r.PatternType, r.Principal, r.Host, r.Operation, r.PermissionType);
+        var acl = StandardAcl.FromRecord(r);
         return this with { Acls = Acls.SetItem(r.Id, acl) };
     }
 
@@ -87,17 +87,7 @@ public sealed partial record ControllerState
                     Remove = false,
                 }, 0));
         foreach (var (id, acl) in Acls.OrderBy(a => a.Key.ToString(), StringComparer.Ordinal))
-            records.Add(new MetadataRecord(new AccessControlEntryRecord
-            {
-                Id = id,
-                ResourceType = acl.ResourceType,
-                ResourceName = acl.ResourceName,
-                PatternType = acl.PatternType,
-                Principal = acl.Principal,
-                Host = acl.Host,
-                Operation = acl.Operation,
-                PermissionType = acl.PermissionType,
-            }, 0));
+            records.Add(new MetadataRecord(acl.ToRecord(id), 0));
         foreach (var (key, credential) in ScramCredentials)
             records.Add(new MetadataRecord(new UserScramCredentialRecord
             {

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Fjord.Common;
+using Fjord.Protocol.Metadata;
 
 namespace Fjord.Metadata;
 
@@ -247,7 +248,20 @@ public sealed class ProducerIdsImage
 }
 
 /// <summary>An ACL binding as AccessControlEntryRecord carries it (Kafka's StandardAcl; ids are the wire enum values).</summary>
-public sealed record StandardAcl(sbyte ResourceType, string ResourceName, sbyte PatternType, string Principal, string Host, sbyte Operation, sbyte PermissionType);
+public sealed record StandardAcl(sbyte ResourceType, string ResourceName, sbyte PatternType, string Principal, string Host, sbyte Operation, sbyte PermissionType)
+{
+    public static StandardAcl FromRecord(AccessControlEntryRecord r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        return new(r.ResourceType, r.ResourceName, r.PatternType, r.Principal, r.Host, r.Operation, r.PermissionType);
+    }
+
+    public AccessControlEntryRecord ToRecord(Uuid id) => new()
+    {
+        Id = id, ResourceType = ResourceType, ResourceName = ResourceName, PatternType = PatternType,
+        Principal = Principal, Host = Host, Operation = Operation, PermissionType = PermissionType,
+    };
+}
 
 /// <summary>ACLs by id.</summary>
 public sealed class AclsImage

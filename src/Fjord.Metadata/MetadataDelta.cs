@@ -364,7 +364,7 @@ public sealed class MetadataDelta
     // ---- ACLs, SCRAM, delegation tokens ------------------------------------------------------
 
     private void ReplayAcl(AccessControlEntryRecord r) =>
-        (_acls ??= [])[r.Id] = new StandardAcl(r.ResourceType, r.ResourceName, r.PatternType, r.Principal, r.Host, r.Operation, r.PermissionType);
+        (_acls ??= [])[r.Id] = StandardAcl.FromRecord(r);
 
     private void ReplayRemoveAcl(RemoveAccessControlEntryRecord r, long offset)
     {

@@ -92,11 +92,7 @@ public static class MetadataImageWriter
             sink.Accept(new(new ProducerIdsRecord { BrokerId = -1, BrokerEpoch = -1, NextProducerId = image.ProducerIds.NextProducerId }, 0));
 
         foreach (var (id, acl) in image.Acls.Acls.OrderBy(a => a.Key, Comparer<Uuid>.Create(UuidOrder.Compare)))
-            sink.Accept(new(new AccessControlEntryRecord
-            {
-                Id = id, ResourceType = acl.ResourceType, ResourceName = acl.ResourceName, PatternType = acl.PatternType,
-                Principal = acl.Principal, Host = acl.Host, Operation = acl.Operation, PermissionType = acl.PermissionType,
-            }, 0));
+            sink.Accept(new(acl.ToRecord(id), 0));
 
         if (!image.Scram.IsEmpty && !mv.IsScramSupported) Loss(mv, "SCRAM credentials");
         foreach (var (mechanism, users) in image.Scram.Mechanisms.OrderBy(m => m.Key))
