@@ -6,6 +6,10 @@ namespace Fjord.Storage;
 /// </summary>
 internal static class LogDirectories
 {
+    /// <summary>The directory of the KRaft metadata log (<c>__cluster_metadata-0</c>), which may share a
+    /// log dir with data partitions but belongs to the Raft layer: the log manager never opens it.</summary>
+    public const string MetadataLogDirectoryName = "__cluster_metadata-0";
+
     public const string CleanShutdownFileName = ".fjord-clean-shutdown";
     public const string DeleteSuffix = "-delete";
     private const string WriteProbeFileName = ".fjord-write-probe";
@@ -74,6 +78,8 @@ internal static class LogDirectories
                 log($"log directory {directory}: {name} was being deleted; deleting it");
                 deletions.Add(path);
             }
+            else if (name == MetadataLogDirectoryName)
+                continue; // the KRaft metadata log: opened by the Raft layer, never a data partition
             else if (TopicPartition.TryParseDirectoryName(name, out var tp) && tp.DirectoryName == name && IsLegalTopic(tp.Topic))
                 partitions.Add(tp);
             else

@@ -62,6 +62,19 @@ public sealed class LogManagerTests : IDisposable
     }
 
     [Fact]
+    public void TheMetadataLogSharingALogDirIsNeverOpenedAsAPartition()
+    {
+        var dirs = Dirs(1);
+        var metadata = Path.Combine(dirs[0], "__cluster_metadata-0");
+        Directory.CreateDirectory(metadata);
+        File.WriteAllBytes(Path.Combine(metadata, "00000000000000000000.log"), [1, 2, 3]); // not a log Storage would accept
+        var manager = Started(dirs);
+        Assert.Empty(manager.Partitions);
+        Assert.True(File.Exists(Path.Combine(metadata, "00000000000000000000.log"))); // untouched
+        manager.Close();
+    }
+
+    [Fact]
     public void GetOrCreateReturnsTheExistingLogAndGetDoesNotCreate()
     {
         var manager = Started(Dirs(2));
@@ -99,7 +112,7 @@ public sealed class LogManagerTests : IDisposable
             LogManagerTestLogs.Append(first.GetOrCreateLog(tp), p + 1, _clock);
             where[tp] = first.LogDirOf(tp)!;
         }
-        var meta = new TopicPartition("__cluster_metadata", 0);
+        var meta = new TopicPartition("__consumer_offsets", 0);
         first.GetOrCreateLog(meta);
         where[meta] = first.LogDirOf(meta)!;
         first.Close();
