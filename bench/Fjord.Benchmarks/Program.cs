@@ -9,6 +9,12 @@ using Fjord.Benchmarks;
 //   dotnet run -c Release --project bench/Fjord.Benchmarks            (all)
 //   dotnet run -c Release --project bench/Fjord.Benchmarks -- --filter '*Metadata*'
 //   dotnet run -c Release --project bench/Fjord.Benchmarks -- controller-scale [--partitions N]   (only the controller at scale)
+//   dotnet run -c Release --project bench/Fjord.Benchmarks -- broker [SECONDS]   (a real node under perf produce, beside socket references)
+if (args is ["broker", ..])
+{
+    BrokerBench.Run(args[1..]);
+    return;
+}
 if (args is ["controller-scale", ..])
 {
     ControllerScaleBench.Run(args[1..]);

@@ -17,6 +17,7 @@ public static class CommandLine
         new("apis", "list every Kafka API with its version range and listeners", Apis),
         new("storage", "format and inspect log directories (random-uuid, format, info)", StorageCommand.Run),
         new("server", "run a node: server start --config FILE (today: process.roles=controller)", ServerCommand.Run),
+        new("perf", "load tools: perf produce | consume --bootstrap-server HOST:PORT --topic T --num-records N (kafka-*-perf-test)", PerfCommand.Run),
         new("metadata-quorum", "the KRaft quorum: --bootstrap-controller HOST:PORT describe --status | --replication, add-controller, remove-controller", MetadataQuorumCommand.Run),
     ];
 

@@ -1,23 +1,29 @@
 using System.Runtime.InteropServices;
 using Fjord.Server;
 using Fjord.Server.Controller;
+using Fjord.Server.Node;
 using Fjord.Storage;
 
 namespace Fjord.Cli;
 
 /// <summary>
-/// <c>fjord server start --config FILE</c>: runs a node until SIGTERM or Ctrl-C (then stops it
-/// gracefully and exits 0). Today only <c>process.roles=controller</c> runs (<see cref="ControllerServer"/>);
-/// a configuration with the broker role exits 2. Configuration and storage problems exit 1 with
-/// one line on stderr, as does a Raft fault while running.
+/// <c>fjord server start --config FILE | --dev [--data DIR]</c>: runs a node until SIGTERM or Ctrl-C
+/// (then stops it gracefully and exits 0): a controller (<see cref="ControllerServer"/>), or a broker
+/// or combined node (<see cref="BrokerServer"/>). <c>--dev</c> runs one combined node on
+/// 127.0.0.1:9092 (controller on 9093) over DIR, formatting it on first use (<see cref="DevNode"/>).
+/// Configuration and storage problems exit 1 with one line on stderr, as does a fault while running.
 /// </summary>
 public static class ServerCommand
 {
     private const string Usage = """
         usage: fjord server start --config FILE [--verbose]
+               fjord server start --dev [--data DIR] [--verbose]
 
-        Runs this node until SIGTERM or Ctrl-C. Today: process.roles=controller (a KRaft controller).
+        Runs this node until SIGTERM or Ctrl-C: process.roles=controller, broker, or broker,controller.
           -c, --config FILE   the server.properties of this node (Kafka's keys)
+          --dev               one combined node on 127.0.0.1:9092 (controller 127.0.0.1:9093), its data
+                              in DIR (default ./fjord-dev-data), formatted on first use
+          --data DIR          the dev node's data directory
           -v, --verbose       also print Raft traces and connection events (stderr)
         """;
 
@@ -36,6 +42,8 @@ public static class ServerCommand
         }
         if (args[0] != "start") return UsageError(e, $"unknown server command '{args[0]}' (only start)");
         string? configPath = null;
+        string? devData = null;
+        bool dev = false;
         bool verbose = false;
         for (int i = 1; i < args.Length; i++)
         {
@@ -47,18 +55,28 @@ public static class ServerCommand
                 configPath = args[++i];
             }
             else if (arg is "--verbose" or "-v") verbose = true;
+            else if (arg == "--dev") dev = true;
+            else if (arg == "--data")
+            {
+                if (i + 1 >= args.Length) return UsageError(e, "--data needs a DIR");
+                devData = args[++i];
+            }
             else return UsageError(e, $"unknown option '{arg}'");
         }
-        if (configPath is null) return UsageError(e, "start needs --config FILE");
+        if (dev && configPath is not null) return UsageError(e, "--dev and --config exclude each other");
+        if (!dev && devData is not null) return UsageError(e, "--data goes with --dev");
+        if (!dev && configPath is null) return UsageError(e, "start needs --config FILE (or --dev)");
 
         var output = TextWriter.Synchronized(o);
         var errors = TextWriter.Synchronized(e);
         ServerConfig config;
         try
         {
-            config = ServerConfig.Load(configPath);
+            config = dev ? DevNode.Prepare(devData ?? DevNode.DefaultDataDirectory, output) : ServerConfig.Load(configPath!);
+            configPath ??= Path.Combine(devData ?? DevNode.DefaultDataDirectory, DevNode.ConfigFileName);
         }
-        catch (Exception ex) when (ex is ConfigException or PropertiesFormatException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is ConfigException or PropertiesFormatException or IOException or UnauthorizedAccessException
+                                       or StorageFormatException)
         {
             errors.WriteLine($"fjord: {OneLine(ex.Message)}");
             return 1;
@@ -74,10 +92,12 @@ public static class ServerCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, Stop);
 
-        ControllerServer server;
+        IRunningNode server;
         try
         {
-            server = ControllerServer.Start(config, output.WriteLine, verbose ? errors.WriteLine : null);
+            server = config.IsBroker
+                ? new RunningBroker(BrokerServer.Start(config, output.WriteLine, verbose ? errors.WriteLine : null))
+                : new RunningController(ControllerServer.Start(config, output.WriteLine, verbose ? errors.WriteLine : null));
         }
         catch (ServerNotSupportedException ex)
         {
@@ -95,7 +115,7 @@ public static class ServerCommand
         server.StopAsync().GetAwaiter().GetResult();
         if (server.Fault is { } fault)
         {
-            errors.WriteLine($"fjord: the Raft loop failed: {OneLine(fault.Message)}");
+            errors.WriteLine($"fjord: the node failed: {OneLine(fault.Message)}");
             return 1;
         }
         return 0;
@@ -105,6 +125,28 @@ public static class ServerCommand
             context.Cancel = true; // stop gracefully instead of the default termination
             signalled.Cancel();
         }
+    }
+
+    /// <summary>What the command needs of a running node, whichever its roles.</summary>
+    private interface IRunningNode
+    {
+        Task Completion { get; }
+        Exception? Fault { get; }
+        Task StopAsync();
+    }
+
+    private sealed class RunningController(ControllerServer server) : IRunningNode
+    {
+        public Task Completion => server.Completion;
+        public Exception? Fault => server.Fault;
+        public Task StopAsync() => server.StopAsync();
+    }
+
+    private sealed class RunningBroker(BrokerServer server) : IRunningNode
+    {
+        public Task Completion => server.Completion;
+        public Exception? Fault => server.Fault;
+        public Task StopAsync() => server.StopAsync();
     }
 
     private static string OneLine(string text) => text.Replace("\r", " ", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using Fjord.Common;
+using Fjord.Metadata;
 using Fjord.Protocol.Messages;
 using Fjord.Protocol.Metadata;
 

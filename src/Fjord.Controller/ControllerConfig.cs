@@ -46,6 +46,14 @@ public sealed record ControllerConfig
     /// null: unpredictable. Tests set it to get the same ids and placements every run.</summary>
     public int? RandomSeed { get; init; }
 
+    /// <summary>Records per batch when a non-atomic result is split (Kafka's controller: 10,000).
+    /// Atomic results are never split, whatever their size.</summary>
+    public int MaxRecordsPerBatch { get; init; } = 10_000;
+
+    /// <summary>Framed record bytes per batch when a non-atomic result is split: well under Raft's
+    /// 8 MiB fetch size (<c>RaftConfig.FetchMaxBytes</c>), so followers and brokers fetch a batch whole.</summary>
+    public int MaxBatchBytes { get; init; } = 4 * 1024 * 1024;
+
     public static readonly ImmutableSortedDictionary<string, SupportedRange> DefaultSupportedFeatures =
         new Dictionary<string, SupportedRange>
         {
@@ -63,9 +71,18 @@ public sealed record ControllerConfig
     }
 }
 
-/// <summary>What one controller operation produced: the records to append (as one atomic batch) and
-/// the response to give once they are committed.</summary>
+/// <summary>What one controller operation produced: the records to append and the response to give
+/// once they are committed.</summary>
 public sealed record ControllerResult<T>(IReadOnlyList<MetadataRecord> Records, T Response)
 {
+    /// <summary>
+    /// True (the default): the records are appended as one batch, all or nothing. False: every record
+    /// stands alone (partition changes, broker fencing…), so the controller may split them into several
+    /// batches of at most <see cref="ControllerConfig.MaxRecordsPerBatch"/> records /
+    /// <see cref="ControllerConfig.MaxBatchBytes"/> bytes (as Kafka's controller does for non-atomic
+    /// results); a leadership loss between two of them may leave the first ones committed alone.
+    /// </summary>
+    public bool IsAtomic { get; init; } = true;
+
     public static ControllerResult<T> Of(T response, params MetadataRecord[] records) => new(records, response);
 }

@@ -76,6 +76,9 @@ public sealed partial record ControllerState
     public ControllerState Replay(IKafkaMessage record)
     {
         ArgumentNullException.ThrowIfNull(record);
+        // The partition records (nearly all records at scale) count themselves: one state copy each.
+        if (record is PartitionRecord partition) return ReplayPartition(partition);
+        if (record is PartitionChangeRecord change) return ReplayPartitionChange(change);
         var next = record switch
         {
             RegisterBrokerRecord r => this with { Brokers = Brokers.SetItem(r.BrokerId, ToRegistration(r)) },
@@ -92,8 +95,6 @@ public sealed partial record ControllerState
                 ? this with { NextProducerId = r.NextProducerId }
                 : throw new InvalidOperationException($"ProducerIdsRecord moves the next producer id back from {NextProducerId} to {r.NextProducerId}"),
             TopicRecord r => ReplayTopic(r),
-            PartitionRecord r => ReplayPartition(r),
-            PartitionChangeRecord r => ReplayPartitionChange(r),
             RemoveTopicRecord r => ReplayRemoveTopic(r),
             ConfigRecord r => ReplayConfig(r),
             ClientQuotaRecord r => ReplayClientQuota(r),

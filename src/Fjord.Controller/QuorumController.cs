@@ -148,6 +148,46 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
         Write("ElectLeaders", (state, _, _) => Replication.ElectLeaders(state, request, version),
             code => new ElectLeadersResponse { ErrorCode = (short)code });
 
+    /// <summary>AlterPartitionReassignments (KIP-455): starts, replaces or cancels (null replicas)
+    /// partition reassignments; see <see cref="ReplicationControlManager"/>'s reassignment remarks.</summary>
+    public Task<AlterPartitionReassignmentsResponse> AlterPartitionReassignments(AlterPartitionReassignmentsRequest request, short version) =>
+        Write("AlterPartitionReassignments", (state, _, _) => Replication.AlterPartitionReassignments(state, request, version),
+            code => new AlterPartitionReassignmentsResponse
+            {
+                ErrorCode = (short)code,
+                ErrorMessage = code.Describe(),
+                AllowReplicationFactorChange = version < 1 || request.AllowReplicationFactorChange,
+            });
+
+    /// <summary>ListPartitionReassignments over the committed state (NOT_CONTROLLER on a standby, as
+    /// in Kafka: brokers forward it to the active controller).</summary>
+    public Task<ListPartitionReassignmentsResponse> ListPartitionReassignments(ListPartitionReassignmentsRequest request, short version)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        _ = version; // v0 only
+        var result = new TaskCompletionSource<ListPartitionReassignmentsResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _queue.Post(() =>
+        {
+            if (_activeEpoch < 0)
+            {
+                result.SetResult(new ListPartitionReassignmentsResponse { ErrorCode = (short)ErrorCode.NotController, ErrorMessage = ErrorCode.NotController.Describe() });
+                return;
+            }
+            try
+            {
+                result.SetResult(ReplicationControlManager.ListPartitionReassignments(_committedState, request));
+            }
+#pragma warning disable CA1031 // answered to the caller, the loop goes on
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                _trace($"ListPartitionReassignments failed: {e}");
+                result.SetResult(new ListPartitionReassignmentsResponse { ErrorCode = (short)ErrorCode.UnknownServerError, ErrorMessage = ErrorCode.UnknownServerError.Describe() });
+            }
+        });
+        return result.Task;
+    }
+
     public Task<IncrementalAlterConfigsResponse> IncrementalAlterConfigs(IncrementalAlterConfigsRequest request) =>
         Write("IncrementalAlterConfigs", (state, _, _) => Configuration.IncrementalAlterConfigs(state, request), code =>
         {
@@ -295,7 +335,7 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
         }
         if (outcome.Records.Count > 0)
         {
-            var appended = Append(name, outcome.Records);
+            var appended = Append(name, outcome.Records, outcome.IsAtomic);
             if (appended != ErrorCode.None)
             {
                 result.SetResult(error(appended));
@@ -313,16 +353,36 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
         else _deferred.Add(new Deferred(offset, complete, fail));
     }
 
-    /// <summary>Replays <paramref name="records"/> into a new current state, then appends them; the
-    /// new state is kept only when the append succeeded.</summary>
-    private ErrorCode Append(string name, IReadOnlyList<MetadataRecord> records)
+    /// <summary>
+    /// Replays <paramref name="records"/> into a new current state, then appends them: as one batch
+    /// when <paramref name="atomic"/>, otherwise in batches of at most
+    /// <see cref="ControllerConfig.MaxRecordsPerBatch"/> records and <see cref="ControllerConfig.MaxBatchBytes"/>
+    /// bytes (a batch always holds at least one record). The state after each appended batch is kept
+    /// (keyed by its last offset); a refused append renounces, and batches appended before it are then
+    /// replayed like anyone's if a later leader commits them.
+    /// </summary>
+    private ErrorCode Append(string name, IReadOnlyList<MetadataRecord> records, bool atomic = true)
     {
         ControllerState next = _state;
-        byte[][] values;
+        var values = new byte[records.Count][];
+        var batches = new List<(int Start, int Count, ControllerState After)>();
         try
         {
-            foreach (var record in records) next = next.Replay(record.Message);
-            values = [.. records.Select(MetadataRecordFrame.Encode)];
+            int start = 0;
+            long bytes = 0;
+            for (int i = 0; i < records.Count; i++)
+            {
+                values[i] = MetadataRecordFrame.Encode(records[i]);
+                if (!atomic && i > start && (i - start >= _config.MaxRecordsPerBatch || bytes + values[i].Length > _config.MaxBatchBytes))
+                {
+                    batches.Add((start, i - start, next));
+                    start = i;
+                    bytes = 0;
+                }
+                bytes += values[i].Length;
+                next = next.Replay(records[i].Message);
+            }
+            batches.Add((start, records.Count - start, next));
         }
 #pragma warning disable CA1031 // records that do not apply are the operation's bug: refuse it, keep going
         catch (Exception e)
@@ -331,17 +391,20 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
             _trace($"{name}: its records do not apply: {e}");
             return ErrorCode.UnknownServerError;
         }
-        long? last = _log.Append(_activeEpoch, values);
-        if (last is not { } lastOffset)
+        foreach (var (start, count, after) in batches)
         {
-            Renounce($"append of {name} refused: no longer the leader of epoch {_activeEpoch}");
-            return ErrorCode.NotController;
+            long? last = _log.Append(_activeEpoch, new ArraySegment<byte[]>(values, start, count));
+            if (last is not { } lastOffset)
+            {
+                Renounce($"append of {name} refused: no longer the leader of epoch {_activeEpoch}");
+                return ErrorCode.NotController;
+            }
+            if (lastOffset != _lastAppendedOffset + count)
+                _trace($"{name}: appended at {lastOffset - count + 1}, expected {_lastAppendedOffset + 1} (another writer in the log?)");
+            _lastAppendedOffset = lastOffset;
+            _state = after;
+            _uncommitted.Add((lastOffset, after));
         }
-        if (lastOffset != _lastAppendedOffset + records.Count)
-            _trace($"{name}: appended at {lastOffset - records.Count + 1}, expected {_lastAppendedOffset + 1} (another writer in the log?)");
-        _lastAppendedOffset = lastOffset;
-        _state = next;
-        _uncommitted.Add((lastOffset, next));
         return ErrorCode.None;
     }
 
@@ -468,7 +531,7 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
         if (fence.Count > 0)
         {
             _trace($"controller {NodeId}: fencing {fence.Count} broker(s) whose session expired");
-            if (Append("fence stale brokers", fence) != ErrorCode.None) return;
+            if (Append("fence stale brokers", fence, atomic: false) != ErrorCode.None) return;
         }
         if (_config.MaxIdleIntervalMs > 0 && now >= _nextNoOpMs)
         {
@@ -479,7 +542,7 @@ public sealed class QuorumController : IMetadataLogListener, IDisposable
 
     /// <summary>The cluster operation's records with the partition changes they call for (same batch).</summary>
     private ControllerResult<T> WithBrokerChanges<T>(ControllerState state, ControllerResult<T> result) =>
-        result.Records.Count == 0 ? result : result with { Records = Replication.WithBrokerChanges(state, result.Records) };
+        result.Records.Count == 0 ? result : result with { Records = Replication.WithBrokerChanges(state, result.Records), IsAtomic = false };
 
     private static UpdateFeaturesResponse ErrorFor(UpdateFeaturesRequest request, short version, ErrorCode code)
     {

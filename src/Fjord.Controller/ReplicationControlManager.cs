@@ -15,7 +15,7 @@ namespace Fjord.Controller;
 /// <remarks>Runs on the controller's event loop only. Every operation is a function of the state
 /// giving records and a response; it replays its own records into a local state as it goes, so
 /// later entries of a request see earlier ones.</remarks>
-public sealed class ReplicationControlManager
+public sealed partial class ReplicationControlManager
 {
     public const string UncleanLeaderElectionConfig = "unclean.leader.election.enable";
     public const int MaxTopicNameLength = 249;
@@ -60,11 +60,14 @@ public sealed class ReplicationControlManager
                 Fail(result, code, message);
                 continue;
             }
-            foreach (var record in topicRecords) current = current.Replay(record.Message);
+            // Later topics of the request need to see this one's name and id only (placement and
+            // checks read brokers and names): replaying just the TopicRecord spares a replay of every
+            // PartitionRecord (QuorumController.Append replays and checks them all before appending).
+            current = current.Replay(topicRecords[0].Message);
             if (!validateOnly) records.AddRange(topicRecords);
-            result.TopicId = created!.Id;
-            result.NumPartitions = created.Partitions.Count;
-            result.ReplicationFactor = (short)created.Partitions[0].Replicas.Length;
+            result.TopicId = created.Id;
+            result.NumPartitions = created.Partitions;
+            result.ReplicationFactor = created.Factor;
             result.Configs = [.. topic.Configs.Select(c => new CreateTopicsResponse.CreatableTopicConfigs
             {
                 Name = c.Name,
@@ -85,40 +88,40 @@ public sealed class ReplicationControlManager
         }
     }
 
-    private (ErrorCode, string, List<MetadataRecord>, TopicState?) CreateTopic(ControllerState state, CreateTopicsRequest.CreatableTopic topic)
+    private (ErrorCode, string, List<MetadataRecord>, (Uuid Id, int Partitions, short Factor)) CreateTopic(ControllerState state, CreateTopicsRequest.CreatableTopic topic)
     {
         var (nameError, nameMessage) = ValidateNewTopicName(state, topic.Name);
-        if (nameError != ErrorCode.None) return (nameError, nameMessage, [], null);
+        if (nameError != ErrorCode.None) return (nameError, nameMessage, [], default);
 
         // Configs: known topic keys with valid values (ConfigDefinitions), each given once.
         var (configError, configMessage) = ConfigurationControlManager.ValidateNewTopicConfigs(topic.Configs.Select(c => (c.Name, c.Value)));
-        if (configError != ErrorCode.None) return (configError, configMessage, [], null);
+        if (configError != ErrorCode.None) return (configError, configMessage, [], default);
 
         List<(int[] Replicas, int[] Isr)> partitions;
         if (topic.Assignments.Count > 0)
         {
             if (topic.NumPartitions != -1 || topic.ReplicationFactor != -1)
-                return (ErrorCode.InvalidRequest, "A manual partition assignment was specified, but numPartitions or replicationFactor was not set to -1.", [], null);
+                return (ErrorCode.InvalidRequest, "A manual partition assignment was specified, but numPartitions or replicationFactor was not set to -1.", [], default);
             var sorted = topic.Assignments.OrderBy(a => a.PartitionIndex).ToList();
             for (int i = 0; i < sorted.Count; i++)
                 if (sorted[i].PartitionIndex != i)
-                    return (ErrorCode.InvalidReplicaAssignment, "The manual partition assignment does not number partitions 0, 1, 2, … without gaps or repeats.", [], null);
+                    return (ErrorCode.InvalidReplicaAssignment, "The manual partition assignment does not number partitions 0, 1, 2, … without gaps or repeats.", [], default);
             partitions = [];
             foreach (var assignment in sorted)
             {
                 var (code, message, isr) = ValidateManualAssignment(state, assignment.PartitionIndex, assignment.BrokerIds, sorted[0].BrokerIds.Count);
-                if (code != ErrorCode.None) return (code, message, [], null);
+                if (code != ErrorCode.None) return (code, message, [], default);
                 partitions.Add(([.. assignment.BrokerIds], isr));
             }
         }
         else
         {
             int count = topic.NumPartitions == -1 ? _config.DefaultNumPartitions : topic.NumPartitions;
-            if (count <= 0) return (ErrorCode.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.", [], null);
+            if (count <= 0) return (ErrorCode.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.", [], default);
             int factor = topic.ReplicationFactor == -1 ? _config.DefaultReplicationFactor : topic.ReplicationFactor;
-            if (factor <= 0) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.", [], null);
+            if (factor <= 0) return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.", [], default);
             var (code, message, placed) = AutoPlace(state, 0, count, factor);
-            if (code != ErrorCode.None) return (code, message, [], null);
+            if (code != ErrorCode.None) return (code, message, [], default);
             partitions = [.. placed!.Select(r => (r, r))];
         }
 
@@ -128,8 +131,7 @@ public sealed class ReplicationControlManager
         for (int p = 0; p < partitions.Count; p++) records.Add(NewPartitionRecord(state, mv, id, p, partitions[p].Replicas, partitions[p].Isr));
         foreach (var config in topic.Configs)
             records.Add(new MetadataRecord(new ConfigRecord { ResourceType = ConfigResource.TopicType, ResourceName = topic.Name, Name = config.Name, Value = config.Value }, 0));
-        var created = records.Aggregate(state, (s, r) => s.Replay(r.Message)).Topics[id];
-        return (ErrorCode.None, "", records, created);
+        return (ErrorCode.None, "", records, (id, partitions.Count, (short)partitions[0].Replicas.Length));
     }
 
     /// <summary>Kafka's topic name rules: [a-zA-Z0-9._-], 1 to 249 characters, not "." or "..".</summary>
@@ -357,7 +359,8 @@ public sealed class ReplicationControlManager
     /// elected for it, or null when nothing changes. The leader stays when it is in the ISR and
     /// usable (unless <paramref name="preferred"/> and the first replica can take over); otherwise
     /// the first usable replica in the ISR (replica order); otherwise, when <paramref name="unclean"/>,
-    /// the first usable replica at all, with the ISR reduced to it and the leader recovering;
+    /// the first usable replica at all (one a reassignment is not still adding, if any), with the
+    /// ISR reduced to it and the leader recovering;
     /// otherwise no leader (-1).
     /// </summary>
     internal static PartitionChangeRecord? BuildChange(ControllerState state, Uuid topicId, int partitionId, PartitionState p,
@@ -374,7 +377,9 @@ public sealed class ReplicationControlManager
             leader = p.Replicas.FirstOrDefault(b => isr.Contains(b) && IsUsable(state, b), PartitionState.NoLeader);
             if (leader == PartitionState.NoLeader && unclean)
             {
-                leader = p.Replicas.FirstOrDefault(b => IsUsable(state, b), PartitionState.NoLeader);
+                // A replica a reassignment is still adding may hold nothing yet: any other one first.
+                leader = p.Replicas.FirstOrDefault(b => !p.AddingReplicas.Contains(b) && IsUsable(state, b), PartitionState.NoLeader);
+                if (leader == PartitionState.NoLeader) leader = p.Replicas.FirstOrDefault(b => IsUsable(state, b), PartitionState.NoLeader);
                 if (leader != PartitionState.NoLeader)
                 {
                     isr = [leader];
@@ -558,6 +563,16 @@ public sealed class ReplicationControlManager
             record.LeaderRecoveryState = recovery;
             changed = true;
         }
+        if (IsReassigning(p))
+        {
+            // The ISR now holding every adding replica completes the reassignment in the same record.
+            var completed = CompleteReassignmentIfReady(state, p, record, ids);
+            if (!ReferenceEquals(completed, record))
+            {
+                record = completed;
+                changed = true;
+            }
+        }
         if (changed) change = record;
         return ErrorCode.None;
     }
@@ -620,6 +635,6 @@ public sealed class ReplicationControlManager
             }
             if (topicResult.PartitionResult.Count > 0 || !all) response.ReplicaElectionResults.Add(topicResult);
         }
-        return new ControllerResult<ElectLeadersResponse>(records, response);
+        return new ControllerResult<ElectLeadersResponse>(records, response) { IsAtomic = false }; // each change stands alone
     }
 }

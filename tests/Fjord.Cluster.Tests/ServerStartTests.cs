@@ -55,9 +55,10 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task The_broker_role_exits_2_as_not_supported_yet()
+    public async Task A_broker_with_an_unformatted_log_dir_exits_1_naming_the_directory_and_the_fix()
     {
         var path = System.IO.Path.Combine(_dir.Path, "broker.properties");
+        var logDir = _dir.Sub("broker");
         File.WriteAllText(path, $"""
             process.roles=broker
             node.id=4
@@ -65,11 +66,12 @@ public sealed class ServerStartTests(ITestOutputHelper output) : IDisposable
             listeners=PLAINTEXT://127.0.0.1:19092
             controller.listener.names=CONTROLLER
             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-            log.dirs={_dir.Sub("broker")}
+            log.dirs={logDir}
             """);
         var (code, _, stderr) = await Run("server", "start", "--config", path);
-        Assert.Equal(2, code);
-        Assert.Contains("process.roles=broker is not supported yet", stderr);
+        Assert.Equal(1, code);
+        Assert.Contains(logDir, stderr);
+        Assert.Contains("storage format", stderr);
     }
 
     [Fact]

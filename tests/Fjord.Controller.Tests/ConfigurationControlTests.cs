@@ -1,4 +1,5 @@
 using Fjord.Common;
+using Fjord.Metadata;
 using Fjord.Protocol.Messages;
 using Fjord.Protocol.Metadata;
 using static Fjord.Controller.Tests.ReplicationControlTests;

@@ -106,6 +106,14 @@ public sealed class ServerConfig
     /// <summary>The topic-config defaults from the <c>log.*</c> keys, for every partition log.</summary>
     public LogConfig LogDefaults { get; private init; } = LogConfig.Default;
 
+    // Broker network and replication
+    public long ConnectionsMaxIdleMs { get; private init; }
+    public long ReplicaLagTimeMaxMs { get; private init; }
+    public int ReplicaFetchMaxBytes { get; private init; }
+    public int ReplicaFetchWaitMaxMs { get; private init; }
+    public int ReplicaFetchBackoffMs { get; private init; }
+    public bool ControlledShutdownEnable { get; private init; }
+
     /// <summary>Reads a <c>server.properties</c> file (see <see cref="PropertiesFile"/>) and parses it.</summary>
     public static ServerConfig Load(string path)
     {
@@ -202,6 +210,12 @@ public sealed class ServerConfig
             TransactionStateLogReplicationFactor = r.Short(K.TransactionStateLogReplicationFactor, 3, min: 1),
             TransactionStateLogMinIsr = r.Int(K.TransactionStateLogMinIsr, 2, min: 1),
             LogDefaults = ParseLogDefaults(r),
+            ConnectionsMaxIdleMs = r.Long(K.ConnectionsMaxIdleMs, 600_000, min: 1),
+            ReplicaLagTimeMaxMs = r.Long(K.ReplicaLagTimeMaxMs, 30_000, min: 1),
+            ReplicaFetchMaxBytes = r.Int(K.ReplicaFetchMaxBytes, 1024 * 1024, min: 0),
+            ReplicaFetchWaitMaxMs = r.Int(K.ReplicaFetchWaitMaxMs, 500, min: 0),
+            ReplicaFetchBackoffMs = r.Int(K.ReplicaFetchBackoffMs, 1000, min: 0),
+            ControlledShutdownEnable = r.Bool(K.ControlledShutdownEnable, true),
         };
         config.ValidateRoles(r);
 

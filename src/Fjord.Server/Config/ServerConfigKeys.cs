@@ -56,6 +56,14 @@ public static class ServerConfigKeys
     public const string TransactionStateLogReplicationFactor = "transaction.state.log.replication.factor";
     public const string TransactionStateLogMinIsr = "transaction.state.log.min.isr";
 
+    // Broker network and replication
+    public const string ConnectionsMaxIdleMs = "connections.max.idle.ms";
+    public const string ReplicaLagTimeMaxMs = "replica.lag.time.max.ms";
+    public const string ReplicaFetchMaxBytes = "replica.fetch.max.bytes";
+    public const string ReplicaFetchWaitMaxMs = "replica.fetch.wait.max.ms";
+    public const string ReplicaFetchBackoffMs = "replica.fetch.backoff.ms";
+    public const string ControlledShutdownEnable = "controlled.shutdown.enable";
+
     // Topic-level defaults (server names of the topic configs in Fjord.Storage's LogConfig)
     public const string LogSegmentBytes = "log.segment.bytes";
     public const string LogRollMs = "log.roll.ms";
@@ -82,7 +90,7 @@ public static class ServerConfigKeys
         "num.network.threads", "num.io.threads", "background.threads", "queued.max.requests", "queued.max.request.bytes",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "socket.listen.backlog.size",
         "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides", "max.connection.creation.rate",
-        "connections.max.idle.ms", "connections.max.reauth.ms", "request.timeout.ms", "early.start.listeners",
+        "connections.max.reauth.ms", "request.timeout.ms", "early.start.listeners",
         "num.recovery.threads.per.data.dir", "num.replica.fetchers", "num.replica.alter.log.dirs.threads",
         "log.retention.check.interval.ms", "log.roll.jitter.ms", "log.roll.jitter.hours", "log.index.size.max.bytes",
         "log.preallocate", "log.cleaner.enable", "log.cleaner.threads", "log.cleaner.dedupe.buffer.size",
@@ -94,9 +102,9 @@ public static class ServerConfigKeys
         "compression.type", "compression.gzip.level", "compression.lz4.level", "compression.zstd.level",
         "delete.topic.enable", "unclean.leader.election.enable", "auto.leader.rebalance.enable",
         "leader.imbalance.check.interval.seconds", "leader.imbalance.per.broker.percentage", "broker.rack",
-        "controlled.shutdown.enable", "fetch.max.bytes", "max.incremental.fetch.session.cache.slots",
-        "replica.lag.time.max.ms", "replica.fetch.max.bytes", "replica.fetch.min.bytes", "replica.fetch.wait.max.ms",
-        "replica.fetch.backoff.ms", "replica.fetch.response.max.bytes", "replica.socket.timeout.ms",
+        "fetch.max.bytes", "max.incremental.fetch.session.cache.slots",
+        "replica.fetch.min.bytes", 
+        "replica.fetch.response.max.bytes", "replica.socket.timeout.ms",
         "replica.socket.receive.buffer.bytes", "replica.high.watermark.checkpoint.interval.ms", "replica.selector.class",
         "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
         "group.max.size", "group.coordinator.rebalance.protocols", "group.consumer.heartbeat.interval.ms",

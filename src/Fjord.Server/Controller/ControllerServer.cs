@@ -38,6 +38,9 @@ public sealed class ServerStartException(string message, Exception? inner = null
 /// watermark keeps moving, and fences brokers whose session expired. It reports through
 /// <c>output</c> one line when listening, one per role / epoch / leader change
 /// (<c>raft: leader 2 epoch 5 (node 1 is Follower)</c>) and one when stopped.</para>
+/// <para>The controller listener answers the broker and admin RPCs through the controller
+/// (<see cref="ControllerRequestHandler"/>): writes at commit, in request order per connection;
+/// NOT_CONTROLLER from a controller that is not active.</para>
 /// <para><see cref="StopAsync"/>: a leader with other voters resigns (EndQuorumEpoch to them) and
 /// waits up to one election timeout for a successor to be known, then the driver stops and the log is flushed
 /// and closed. A fault of the Raft loop stops the server the same way (without resigning) and is
@@ -113,12 +116,15 @@ public sealed class ControllerServer : IAsyncDisposable
     /// </summary>
     /// <param name="output">Status lines (listening, role changes, stopped).</param>
     /// <param name="trace">Raft traces and connection events (verbose).</param>
-    public static ControllerServer Start(ServerConfig config, Action<string>? output = null, Action<string>? trace = null)
+    /// <param name="alsoCommitted">In a combined node, the broker's metadata loader: receives every
+    /// committed item after the controller has (on the Raft driver's thread; must not block).</param>
+    public static ControllerServer Start(ServerConfig config, Action<string>? output = null, Action<string>? trace = null,
+        Action<CommittedItem>? alsoCommitted = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         output ??= _ => { };
-        if (config.ProcessRoles != ProcessRoles.Controller)
-            throw new ServerNotSupportedException($"{K.ProcessRoles}={RolesText(config.ProcessRoles)} is not supported yet: only {K.ProcessRoles}=controller runs today");
+        if (!config.IsController)
+            throw new ServerNotSupportedException($"{K.ProcessRoles}={RolesText(config.ProcessRoles)} has no controller role");
         // No controller.quorum.voters: a dynamic quorum (KIP-853), the voters come from the metadata log
         // (the bootstrap snapshot of `storage format --standalone / --initial-controllers`, or the leader's log).
         bool dynamicQuorum = config.QuorumVoters.Count == 0;
@@ -127,14 +133,7 @@ public sealed class ControllerServer : IAsyncDisposable
         var listener = config.Listeners.First(l => l.Name == config.ControllerListenerNames[0]);
         var listenOn = new IPEndPoint(ResolveListenAddress(listener), listener.Port);
         var voters = config.QuorumVoters.ToDictionary(v => v.NodeId, v => new IPEndPoint(Resolve(v.Address.Host, $"voter {v}"), v.Address.Port));
-        var raftConfig = new RaftConfig
-        {
-            ElectionTimeoutMs = config.QuorumElectionTimeoutMs,
-            FetchTimeoutMs = config.QuorumFetchTimeoutMs,
-            ElectionBackoffMaxMs = config.QuorumElectionBackoffMaxMs,
-            RequestTimeoutMs = config.QuorumRequestTimeoutMs,
-            AppendLingerMs = config.QuorumAppendLingerMs,
-        };
+        var raftConfig = RaftConfigFor(config);
 
         var controllerConfig = ControllerConfigFor(config, storage.ClusterId);
         var lockFile = Lock(config.MetadataLogDir);
@@ -159,10 +158,12 @@ public sealed class ControllerServer : IAsyncDisposable
                     {
                         stateMachine.Apply(item);
                         committed.OnCommitted(item);
+                        alsoCommitted?.Invoke(item);
                         if (item is SnapshotLoad load) output($"metadata: loaded snapshot {load.Id.Offset}-{load.Id.Epoch} ({load.Bytes.Length} bytes)");
                     }, trace)
                 {
                     ListenerInfo = new ControllerListenerInfo(listener.Name, dynamicQuorum ? [] : config.QuorumVoters),
+                    RequestHandler = new ControllerRequestHandler(controller),
                 };
             }
             catch (SocketException e)
@@ -375,7 +376,17 @@ public sealed class ControllerServer : IAsyncDisposable
         };
     }
 
-    private static LogConfig MetadataLogConfig(ServerConfig config) => LogConfig.Default with
+    /// <summary>The Raft timings of <c>controller.quorum.*</c>.</summary>
+    internal static RaftConfig RaftConfigFor(ServerConfig config) => new()
+    {
+        ElectionTimeoutMs = config.QuorumElectionTimeoutMs,
+        FetchTimeoutMs = config.QuorumFetchTimeoutMs,
+        ElectionBackoffMaxMs = config.QuorumElectionBackoffMaxMs,
+        RequestTimeoutMs = config.QuorumRequestTimeoutMs,
+        AppendLingerMs = config.QuorumAppendLingerMs,
+    };
+
+    internal static LogConfig MetadataLogConfig(ServerConfig config) => LogConfig.Default with
     {
         SegmentBytes = config.MetadataLogSegmentBytes,
         SegmentMs = config.MetadataLogSegmentMs,
@@ -384,7 +395,7 @@ public sealed class ControllerServer : IAsyncDisposable
         RetentionBytes = -1,
     };
 
-    private static FileStream Lock(string metadataLogDir)
+    internal static FileStream Lock(string metadataLogDir)
     {
         var path = Path.Combine(metadataLogDir, LockFileName);
         try
@@ -401,14 +412,14 @@ public sealed class ControllerServer : IAsyncDisposable
         }
     }
 
-    private static IPAddress ResolveListenAddress(ListenerEndpoint listener) => listener.Host switch
+    internal static IPAddress ResolveListenAddress(ListenerEndpoint listener) => listener.Host switch
     {
         "" or "0.0.0.0" => IPAddress.Any,
         "::" => IPAddress.IPv6Any,
         _ => Resolve(listener.Host, $"listener {listener}"),
     };
 
-    private static IPAddress Resolve(string host, string what)
+    internal static IPAddress Resolve(string host, string what)
     {
         if (IPAddress.TryParse(host, out var address)) return address;
         try

@@ -13,6 +13,34 @@ namespace Fjord.Server.Raft;
 /// </summary>
 public sealed record ControllerListenerInfo(string ListenerName, IReadOnlyList<QuorumVoter> Voters);
 
+/// <summary>What the driver tells a <see cref="IControllerRequestHandler"/> about a request besides its body.</summary>
+/// <param name="ClientId">The header's client id (may be null).</param>
+/// <param name="ApiVersion">The version the request was sent at (the answer goes out at it).</param>
+/// <param name="CorrelationId">The header's correlation id.</param>
+/// <param name="Connection">The connection's name, for logs.</param>
+public sealed record ControllerRequestContext(string? ClientId, short ApiVersion, int CorrelationId, string Connection);
+
+/// <summary>
+/// The application behind the controller listener (the <c>QuorumController</c>, see
+/// <c>ControllerServer</c>): the APIs it answers and, for a decoded request of one of them, its
+/// answer. <see cref="RaftNetworkDriver"/> calls <see cref="HandleAsync"/> on the connection's
+/// thread, in the order requests are read, so it must return quickly (hand the work over, return a
+/// task); the task may complete on any thread and at any time (a controller write completes at
+/// commit) — the answers still leave each connection in request order. A rejection (NOT_CONTROLLER,
+/// a validation error) is an answer holding its error code; a task that faults, is cancelled or
+/// yields null, or an answer that cannot be encoded at the request's version, closes that
+/// connection only (logged).
+/// </summary>
+public interface IControllerRequestHandler
+{
+    /// <summary>The API keys answered by <see cref="HandleAsync"/>; ApiVersions lists them with our schemas'
+    /// version ranges. Keys the listener serves itself (ApiVersions, Raft, quorum APIs) are ignored.</summary>
+    IReadOnlyCollection<short> ApiKeys { get; }
+
+    /// <summary>Answers <paramref name="request"/> (of one of <see cref="ApiKeys"/>) at <see cref="ControllerRequestContext.ApiVersion"/>.</summary>
+    Task<IKafkaMessage> HandleAsync(IKafkaMessage request, ControllerRequestContext context);
+}
+
 /// <summary>What the controller listener does with a request, by API key.</summary>
 public enum ControllerListenerApi
 {
@@ -29,11 +57,14 @@ public enum ControllerListenerApi
     DescribeCluster,
     /// <summary>AddRaftVoter / RemoveRaftVoter (KIP-853): answered by the Raft node (the leader, once the change commits).</summary>
     VoterChange,
+    /// <summary>An API of the <see cref="IControllerRequestHandler"/> (broker and admin RPCs of the controller).</summary>
+    Application,
 }
 
 /// <summary>
 /// The requests a controller listener answers besides the Raft RPCs themselves: ApiVersions (the
-/// APIs listed are exactly the ones this listener handles, with the version ranges of our schemas),
+/// APIs listed are exactly the ones this listener handles — its own and those of the
+/// <see cref="IControllerRequestHandler"/> — with the version ranges of our schemas),
 /// DescribeCluster (controllers, EndpointType 2) and the completion of the node's DescribeQuorum
 /// answer with what only the server knows (voter endpoints, wall-clock timestamps). Stateless.
 /// </summary>
@@ -73,11 +104,25 @@ public static class ControllerListenerApis
         _ => ControllerListenerApi.NotServed,
     };
 
-    /// <summary>The ApiVersions answer listing <see cref="ServedApiKeys"/>.</summary>
-    public static ApiVersionsResponse ApiVersions()
+    /// <summary>
+    /// Like <see cref="Classify(short)"/>, with the keys of <paramref name="application"/> (if any)
+    /// as <see cref="ControllerListenerApi.Application"/> when the listener does not serve them itself.
+    /// </summary>
+    public static ControllerListenerApi Classify(short apiKey, IControllerRequestHandler? application)
+    {
+        var kind = Classify(apiKey);
+        return kind == ControllerListenerApi.NotServed && application is not null && application.ApiKeys.Contains(apiKey)
+            ? ControllerListenerApi.Application
+            : kind;
+    }
+
+    /// <summary>The ApiVersions answer listing <see cref="ServedApiKeys"/> and the keys of
+    /// <paramref name="application"/> (in key order, each with our schema's version range).</summary>
+    public static ApiVersionsResponse ApiVersions(IControllerRequestHandler? application = null)
     {
         var response = new ApiVersionsResponse();
-        foreach (var key in ServedApiKeys)
+        var keys = application is null ? ServedApiKeys : [.. ServedApiKeys.Union(application.ApiKeys).Order()];
+        foreach (var key in keys)
         {
             var api = KafkaApis.Find(key) ?? throw new InvalidOperationException($"no schema for API key {key}");
             response.ApiKeys.Add(new ApiVersionsResponse.ApiVersion { ApiKey = key, MinVersion = api.Versions.Lowest, MaxVersion = api.Versions.Highest });
@@ -92,7 +137,7 @@ public static class ControllerListenerApis
     /// whose client software name or version breaks Kafka's pattern gets INVALID_REQUEST. Throws
     /// <see cref="ProtocolDecodeException"/> for a frame that cannot be read (the connection closes).
     /// </summary>
-    public static byte[] AnswerApiVersions(ReadOnlyMemory<byte> frame)
+    public static byte[] AnswerApiVersions(ReadOnlyMemory<byte> frame, IControllerRequestHandler? application = null)
     {
         var reader = new KafkaReader(frame);
         var (header, _, api) = Frames.DecodeRequestHeader(ref reader, frame.Span);
@@ -108,7 +153,7 @@ public static class ControllerListenerApis
         reader.EnsureAtEnd(nameof(ApiVersionsRequest));
         var response = version >= 3 && !(SoftwareNameOrVersion.IsMatch(request.ClientSoftwareName) && SoftwareNameOrVersion.IsMatch(request.ClientSoftwareVersion))
             ? new ApiVersionsResponse { ErrorCode = (short)ErrorCode.InvalidRequest }
-            : ApiVersions();
+            : ApiVersions(application);
         return Frames.EncodeResponse(header.CorrelationId, ApiVersionsRequest.ApiKey, version, response);
     }
 

@@ -9,6 +9,13 @@ namespace Fjord.Server.Raft;
 /// raises to the log end offset and truncation lowers with it. <see cref="Flush"/> may run on another
 /// thread while the node thread uses the log (the <see cref="RaftNetworkDriver"/> flushes on a thread
 /// of its own): the partition serialises writers and flushes under its write lock, and reads are lock-free.
+/// Reads of what was appended recently — a leader answering the fetches parked on it with the batch it
+/// just appended, then delivering that batch once committed; a follower delivering what it just
+/// fetched — are answered from a tail cache (<see cref="RaftTailCache"/>, at most
+/// <see cref="TailCacheBytes"/>) holding those batches byte for byte as written, so they cost no file
+/// read and no copy. Anything else reads the segment files. The partition must change only through
+/// this adapter while it is in use: the cache notices changes made behind its back only when they
+/// move the log end offset.
 /// </summary>
 /// <remarks>
 /// Contract mapping (compare <see cref="InMemoryRaftLog"/>):
@@ -38,6 +45,16 @@ public sealed class PartitionLogRaftLog : IRaftLog
     public static readonly TopicPartition MetadataPartition = new("__cluster_metadata", 0);
 
     private readonly List<SnapshotId> _snapshots;
+    // The tail cache is filled by the appends and read by Read (the node's calls, one at a time);
+    // Flush, which may run concurrently, does not touch it. The lock keeps it safe for any caller.
+    private readonly Lock _tailLock = new();
+    private readonly RaftTailCache _tail = new(TailCacheBytes);
+
+    /// <summary>At most this many bytes of the most recently appended batches are kept in memory for reads.</summary>
+    public const long TailCacheBytes = 4 << 20;
+
+    /// <summary>Reads answered from the tail cache (tests check that it is used).</summary>
+    internal long CachedReads { get; private set; }
 
     /// <summary>Wraps <paramref name="log"/>; when its latest snapshot ends on a batch of the log with
     /// the snapshot's epoch (the usual restart), the log start moves there at once, as it was before
@@ -112,7 +129,19 @@ public sealed class PartitionLogRaftLog : IRaftLog
         return new OffsetAndEpoch(-1, -1);
     }
 
-    public void AppendAsLeader(ReadOnlyMemory<byte> batches, int epoch) => Log.AppendAsLeader(batches, epoch);
+    /// <summary>Appends through <see cref="PartitionLog.AppendAsLeader"/>, and caches the batches as it wrote
+    /// them: the same offsets and partition leader epoch assigned to a copy (under LogAppendTime the
+    /// partition also stamps its clock, which the copy would not match, so the cache is cleared instead).</summary>
+    public void AppendAsLeader(ReadOnlyMemory<byte> batches, int epoch)
+    {
+        long first = Log.LogEndOffset;
+        Log.AppendAsLeader(batches, epoch);
+        lock (_tailLock)
+        {
+            if (Log.Config.MessageTimestampType == Fjord.Protocol.Records.TimestampType.LogAppendTime) _tail.Clear();
+            else _tail.Append(batches.Span, Log.LogEndOffset, (first, epoch));
+        }
+    }
 
     public void AppendAsFollower(ReadOnlyMemory<byte> batches)
     {
@@ -132,15 +161,32 @@ public sealed class PartitionLogRaftLog : IRaftLog
             lastEpoch = batch.PartitionLeaderEpoch;
         }
         Log.AppendAsFollower(batches);
+        lock (_tailLock) _tail.Append(batches.Span, Log.LogEndOffset, assignFrom: null);
     }
 
     public ReadOnlyMemory<byte> Read(long startOffset, int maxBytes, long endOffsetExclusive)
     {
-        if (startOffset >= Log.LogEndOffset) return ReadOnlyMemory<byte>.Empty;
+        long end = Log.LogEndOffset;
+        if (startOffset >= end) return ReadOnlyMemory<byte>.Empty;
+        if (startOffset >= Log.LogStartOffset)
+        {
+            lock (_tailLock)
+            {
+                if (_tail.Read(startOffset, Math.Max(0, maxBytes), endOffsetExclusive, end) is { } cached)
+                {
+                    CachedReads++;
+                    return cached;
+                }
+            }
+        }
         return Log.Read(startOffset, Math.Max(0, maxBytes), endOffsetExclusive).ToArray();
     }
 
-    public void TruncateTo(long offset) => Log.Truncate(offset);
+    public void TruncateTo(long offset)
+    {
+        Log.Truncate(offset);
+        lock (_tailLock) _tail.Clear();
+    }
 
     public void Flush() => Log.Flush();
 
@@ -184,6 +230,7 @@ public sealed class PartitionLogRaftLog : IRaftLog
         if (!_snapshots.Contains(storageId)) throw new InvalidOperationException($"no snapshot {id} in {Directory}");
         if (id.Offset <= Log.LogStartOffset) return;
         Log.AdvanceLogStartOffset(id.Offset);
+        lock (_tailLock) _tail.DropBelow(id.Offset);
         DeleteSnapshotsBefore(storageId);
     }
 
@@ -192,6 +239,7 @@ public sealed class PartitionLogRaftLog : IRaftLog
         var storageId = ToStorage(id);
         if (!_snapshots.Contains(storageId)) throw new InvalidOperationException($"no snapshot {id} in {Directory}");
         Log.TruncateFullyAndStartAt(id.Offset);
+        lock (_tailLock) _tail.Clear();
         DeleteSnapshotsBefore(storageId);
     }
 

@@ -23,6 +23,10 @@ namespace Fjord.Server.Raft;
 /// thread of the connection (started the first time it is needed) waits for the socket to drain and
 /// writes it. Any failure (socket error, oversized or malformed frame, <c>onFrame</c> throwing)
 /// closes the connection and logs one line; nothing a peer sends can escape as an exception.
+/// Answer order (inbound connections): a request whose answer must keep its place takes one with
+/// <see cref="ReserveAnswer"/> when it is read and fills it with <see cref="CompleteAnswer"/>
+/// whenever the answer is ready (a controller write answers only at commit); answers leave in the
+/// order the places were taken, at most <see cref="MaxPendingAnswers"/> owed at once.
 /// </remarks>
 internal sealed class RaftConnection
 {
@@ -60,6 +64,61 @@ internal sealed class RaftConnection
 
     /// <summary>Closed (by either side or by a failure), or the driver is stopping.</summary>
     public bool IsClosed => _closed || _stop.IsCancellationRequested;
+
+    /// <summary>Most answers an inbound connection may owe at once (<see cref="ReserveAnswer"/> waits beyond it, which holds back reading).</summary>
+    public const int MaxPendingAnswers = 1024;
+
+    // Inbound connections: the answers owed, in request order (under _answerLock). An answer that is
+    // ready goes out only once every answer reserved before it has gone out (or was dropped).
+    private readonly Lock _answerLock = new();
+    private readonly Queue<PendingAnswer> _answers = new();
+    private readonly SemaphoreSlim _answerCredits = new(MaxPendingAnswers, MaxPendingAnswers);
+
+    /// <summary>A place in an inbound connection's answer order (see <see cref="ReserveAnswer"/>).</summary>
+    public sealed class PendingAnswer
+    {
+        internal bool Completed;
+        internal byte[]? Frame;
+    }
+
+    /// <summary>
+    /// Inbound connections, on the connection's thread as each request is read: takes the next place
+    /// in the answer order. Every place must later be completed (<see cref="CompleteAnswer"/>), with
+    /// an answer or without one. Waits while <see cref="MaxPendingAnswers"/> answers are owed (no
+    /// more requests are read meanwhile); throws <see cref="OperationCanceledException"/> when the
+    /// connection closes during that wait.
+    /// </summary>
+    public PendingAnswer ReserveAnswer()
+    {
+        while (!_answerCredits.Wait(PollMicros / 1000))
+            if (IsClosed) throw new OperationCanceledException($"connection {Name} closed");
+        var answer = new PendingAnswer();
+        lock (_answerLock) _answers.Enqueue(answer);
+        return answer;
+    }
+
+    /// <summary>
+    /// Completes a place taken by <see cref="ReserveAnswer"/> with its encoded answer (size prefix
+    /// included), or with null when it gets none (the request is dropped). Then sends, in order,
+    /// every completed answer at the head of the queue: an answer completed early waits for those
+    /// before it. Any thread; never blocks.
+    /// </summary>
+    public void CompleteAnswer(PendingAnswer answer, byte[]? frame)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        lock (_answerLock)
+        {
+            if (answer.Completed) throw new InvalidOperationException("an answer is completed only once");
+            answer.Frame = frame;
+            answer.Completed = true;
+            while (_answers.TryPeek(out var head) && head.Completed)
+            {
+                _answers.Dequeue();
+                _answerCredits.Release();
+                if (head.Frame is { } ready) Send(ready); // under _answerLock: sends leave in queue order
+            }
+        }
+    }
 
     /// <summary>For outbound connections: api key and version of each request awaiting its response.</summary>
     public ConcurrentDictionary<int, (short ApiKey, short ApiVersion)> InFlight { get; } = new();

@@ -26,8 +26,10 @@ namespace Fjord.Server.Raft;
 /// <item>The listener also serves clients that are not Raft peers (any client id; see
 /// <see cref="ControllerListenerApis"/>): ApiVersions and DescribeCluster are answered by the driver,
 /// DescribeQuorum by the node, with the connection's own pseudo source id (negative, unique per
-/// inbound connection, so never a node id). Every answer on a connection is sent by a round of the
-/// node, in request order. Any other API closes the connection (logged).</item>
+/// inbound connection, so never a node id); the APIs of <see cref="RequestHandler"/> (the
+/// controller's broker and admin RPCs) by it, asynchronously. Every answer but a Raft RPC's keeps
+/// its request's place: answers on a connection leave in request order, each as soon as those
+/// before it have left (<see cref="RaftConnection.ReserveAnswer"/>). Any other API closes the connection (logged).</item>
 /// <item>Requests go out at the highest version of their API (<c>KafkaApis.Find(key).Versions.Highest</c>);
 /// responses come back on the connection the request arrived on, at the request's version.</item>
 /// <item>Outbound connections are opened lazily per destination; on any failure the connection is
@@ -90,7 +92,7 @@ public sealed class RaftNetworkDriver : IDisposable
     private long _sleepUntil = long.MaxValue; // Now() until which the node thread waits (written under _nodeLock)
     private readonly List<RaftConnection> _inbound = [];
     private readonly Dictionary<int, RaftConnection> _outbound = []; // this and the next: node lock
-    private readonly Dictionary<(int Peer, int CorrelationId), (RaftConnection Connection, short Version)> _awaitingResponse = [];
+    private readonly Dictionary<(int Peer, int CorrelationId), (RaftConnection Connection, short Version, RaftConnection.PendingAnswer? Answer)> _awaitingResponse = [];
     private IReadOnlyDictionary<int, IPEndPoint> _voters = new Dictionary<int, IPEndPoint>();
     // KIP-853 (node lock): controller.quorum.bootstrap.servers under pseudo ids (int.MinValue + i),
     // and endpoints learned from NodeEndpoints / LeaderEndpoints of the messages that pass by.
@@ -148,6 +150,10 @@ public sealed class RaftNetworkDriver : IDisposable
     /// host and port as configured). When not set, <see cref="Start"/> describes them by the
     /// addresses it is given, on a listener named CONTROLLER.</summary>
     public ControllerListenerInfo? ListenerInfo { get; init; }
+
+    /// <summary>The application answering the controller's broker and admin RPCs on this listener
+    /// (see <see cref="IControllerRequestHandler"/>); without one, those APIs close the connection.</summary>
+    public IControllerRequestHandler? RequestHandler { get; init; }
 
     /// <summary>
     /// Starts a node of a dynamic quorum (KIP-853): its voter set comes from its log; until it knows
@@ -257,9 +263,10 @@ public sealed class RaftNetworkDriver : IDisposable
         /// <summary>Roughly what the records take in a batch (value + per-record framing), to bound coalescing.</summary>
         public long EstimatedBytes { get; } = Records.Sum(r => (long)r.Length + RecordOverheadBytes);
     }
-    private sealed record InboundRequest(RaftMessage Message, RaftConnection Connection, short Version);
-    /// <summary>A request the driver answers itself, in a round of the node so that answers keep their connection's order.</summary>
-    private sealed record ListenerRequest(RaftConnection Connection, Func<byte[]> Answer);
+    /// <summary>A request for the node; <paramref name="Answer"/>: its place in the connection's answer order (null for Raft RPCs, answered as soon as the node answers).</summary>
+    private sealed record InboundRequest(RaftMessage Message, RaftConnection Connection, short Version, RaftConnection.PendingAnswer? Answer);
+    /// <summary>A request the driver answers itself from the node's state, in a round of the node, into its place in the connection's answer order.</summary>
+    private sealed record ListenerRequest(RaftConnection Connection, RaftConnection.PendingAnswer Place, Func<byte[]> Answer);
     private sealed record ResignRequest(TaskCompletionSource Done);
 
     /// <summary>In a round of the node: sends a listener answer. What a client asked must never stop the node,
@@ -269,7 +276,7 @@ public sealed class RaftNetworkDriver : IDisposable
         if (request.Connection.IsClosed) return;
         try
         {
-            request.Connection.Send(request.Answer());
+            request.Connection.CompleteAnswer(request.Place, request.Answer());
         }
         catch (Exception e) when (e is ProtocolEncodeException or InvalidOperationException or ArgumentException)
         {
@@ -330,15 +337,20 @@ public sealed class RaftNetworkDriver : IDisposable
     /// One request frame from an inbound connection; throwing closes that connection (malformed
     /// bytes, an API not served here, a Raft RPC without a raft-&lt;id&gt; client id).
     /// <paramref name="clientSource"/> is the connection's pseudo source id for non-Raft requests.
+    /// Every request but a Raft RPC takes its place in the connection's answer order here, as it is
+    /// read (<see cref="RaftConnection.ReserveAnswer"/>), so answers leave in request order whenever
+    /// they are ready: ApiVersions at once, the node's and the listener's in a round of the node,
+    /// the <see cref="RequestHandler"/>'s when its task completes (a controller write: at commit).
     /// </summary>
     private void OnInboundFrame(RaftConnection connection, byte[] frame, int clientSource)
     {
         var (apiKey, _) = Frames.PeekApi(frame);
-        var kind = ControllerListenerApis.Classify(apiKey);
+        var handler = RequestHandler;
+        var kind = ControllerListenerApis.Classify(apiKey, handler);
         if (kind == ControllerListenerApi.ApiVersions)
         {
-            var answer = ControllerListenerApis.AnswerApiVersions(frame); // also answers versions newer than ours
-            Submit(new ListenerRequest(connection, () => answer));
+            var answer = ControllerListenerApis.AnswerApiVersions(frame, handler); // also answers versions newer than ours
+            connection.CompleteAnswer(connection.ReserveAnswer(), answer);
             return;
         }
         var request = Frames.DecodeRequest(frame); // throws on a malformed frame: the connection closes
@@ -350,20 +362,68 @@ public sealed class RaftNetworkDriver : IDisposable
                     || !int.TryParse(clientId.AsSpan(5), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int peer)
                     || peer < 0)
                     throw new InvalidDataException($"{request.Api.Name} from client id '{clientId}': Raft RPCs are accepted only from raft-<node id>");
-                Submit(new InboundRequest(new RaftMessage(peer, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion));
+                Submit(new InboundRequest(new RaftMessage(peer, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion, null));
                 return;
             case ControllerListenerApi.DescribeQuorum:
             case ControllerListenerApi.VoterChange:
-                Submit(new InboundRequest(new RaftMessage(clientSource, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion));
+                Submit(new InboundRequest(new RaftMessage(clientSource, _nodeId, request.CorrelationId, true, request.Body), connection, request.ApiVersion,
+                    connection.ReserveAnswer()));
                 return;
             case ControllerListenerApi.DescribeCluster:
                 var describe = (DescribeClusterRequest)request.Body;
-                Submit(new ListenerRequest(connection, () => Frames.EncodeResponse(request.CorrelationId, request.Api.ApiKey, request.ApiVersion,
+                Submit(new ListenerRequest(connection, connection.ReserveAnswer(), () => Frames.EncodeResponse(request.CorrelationId, request.Api.ApiKey, request.ApiVersion,
                     ControllerListenerApis.DescribeCluster(describe, _clusterId, _node?.LeaderId, DescribedControllers()))));
+                return;
+            case ControllerListenerApi.Application:
+                AnswerApplication(connection, request, handler!);
                 return;
             default:
                 throw new InvalidDataException($"{request.Api.Name} (API key {apiKey}) from client id '{request.Header.ClientId}' is not served on the controller listener");
         }
+    }
+
+    /// <summary>
+    /// On the connection's thread: hands a request of the <see cref="RequestHandler"/>'s APIs over
+    /// (not through the node: the application does its own ordering) and, when its task completes,
+    /// puts the encoded answer in the place the request took. A task that fails or yields nothing,
+    /// or an answer that cannot be encoded, closes the connection (logged); nothing reaches the node.
+    /// </summary>
+    private void AnswerApplication(RaftConnection connection, DecodedRequest request, IControllerRequestHandler handler)
+    {
+        var place = connection.ReserveAnswer();
+        Task<IKafkaMessage> task;
+        try
+        {
+            task = handler.HandleAsync(request.Body, new ControllerRequestContext(request.Header.ClientId, request.ApiVersion, request.CorrelationId, connection.Name));
+        }
+#pragma warning disable CA1031 // the application's failure closes this connection, never the listener
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            task = Task.FromException<IKafkaMessage>(e);
+        }
+        if (task.IsCompleted) CompleteApplicationAnswer(connection, place, request, task);
+        else task.ContinueWith(t => CompleteApplicationAnswer(connection, place, request, t), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void CompleteApplicationAnswer(RaftConnection connection, RaftConnection.PendingAnswer place, DecodedRequest request, Task<IKafkaMessage> task)
+    {
+        string? failure = null;
+        byte[]? frame = null;
+        if (task.IsCompletedSuccessfully && task.Result is { } body)
+        {
+            try { frame = Frames.EncodeResponse(request.CorrelationId, request.Api.ApiKey, request.ApiVersion, body); }
+            catch (Exception e) when (e is ProtocolEncodeException or InvalidOperationException or ArgumentException or InvalidCastException) { failure = e.Message; }
+        }
+        else failure = task.IsCanceled ? "cancelled" : task.Exception?.GetBaseException().Message ?? "no answer";
+        if (failure is not null)
+        {
+            // Closed first, so that no later answer leaves in place of this one.
+            if (!connection.IsClosed) _logLine($"raft {_nodeId}: closing {connection.Name}: {request.Api.Name} v{request.ApiVersion} (correlation id {request.CorrelationId}) got no answer: {failure}");
+            connection.Close();
+        }
+        connection.CompleteAnswer(place, frame);
     }
 
     private void OnResponseFrame(int peer, RaftConnection connection, byte[] frame)
@@ -502,7 +562,7 @@ public sealed class RaftNetworkDriver : IDisposable
         {
             case InboundRequest request:
                 Learn(request.Message);
-                _awaitingResponse[(request.Message.Source, request.Message.CorrelationId)] = (request.Connection, request.Version);
+                _awaitingResponse[(request.Message.Source, request.Message.CorrelationId)] = (request.Connection, request.Version, request.Answer);
                 node.Handle(request.Message, now);
                 break;
             case RaftMessage response:
@@ -772,7 +832,21 @@ public sealed class RaftNetworkDriver : IDisposable
         if (target.Connection.IsClosed) return;
         if (message.Body is DescribeQuorumResponse describeQuorum)
             ControllerListenerApis.Complete(describeQuorum, target.Version, _listenerInfo);
-        target.Connection.Send(Frames.EncodeResponse(message.CorrelationId, message.ApiKey, target.Version, message.Body));
+        if (target.Answer is not { } place)
+        {
+            target.Connection.Send(Frames.EncodeResponse(message.CorrelationId, message.ApiKey, target.Version, message.Body));
+            return;
+        }
+        byte[]? frame = null;
+        try
+        {
+            frame = Frames.EncodeResponse(message.CorrelationId, message.ApiKey, target.Version, message.Body);
+        }
+        finally
+        {
+            if (frame is null) target.Connection.Close(); // the caller logs why; no later answer may take this one's place
+            target.Connection.CompleteAnswer(place, frame);
+        }
         if (_awaitingResponse.Count > 1024)
             foreach (var key in _awaitingResponse.Where(kv => kv.Value.Connection.IsClosed).Select(kv => kv.Key).ToList())
                 _awaitingResponse.Remove(key);

@@ -16,7 +16,8 @@ namespace Fjord.Server.Tests.Controller;
 
 /// <summary>
 /// The controller listener as a client that is not a Raft peer sees it (client id "admin"):
-/// ApiVersions, DescribeCluster and DescribeQuorum are answered; Raft RPCs without a raft-&lt;id&gt;
+/// ApiVersions, DescribeCluster and DescribeQuorum are answered (the controller's own APIs: see
+/// ControllerRequestTests); Raft RPCs without a raft-&lt;id&gt;
 /// identity and APIs the listener does not serve close only that connection.
 /// </summary>
 public sealed class ControllerListenerTests(ITestOutputHelper output) : IAsyncLifetime
@@ -62,9 +63,12 @@ public sealed class ControllerListenerTests(ITestOutputHelper output) : IAsyncLi
         var request = new ApiVersionsRequest { ClientSoftwareName = "fjord-test", ClientSoftwareVersion = "1.0" };
         var answer = await client.SendAsync<ApiVersionsResponse>(request, version);
         Assert.Equal(0, answer.ErrorCode);
-        short[] expected = [FetchRequest.ApiKey, ApiVersionsRequest.ApiKey, VoteRequest.ApiKey, BeginQuorumEpochRequest.ApiKey,
+        short[] listener = [FetchRequest.ApiKey, ApiVersionsRequest.ApiKey, VoteRequest.ApiKey, BeginQuorumEpochRequest.ApiKey,
             EndQuorumEpochRequest.ApiKey, DescribeQuorumRequest.ApiKey, FetchSnapshotRequest.ApiKey, DescribeClusterRequest.ApiKey,
             AddRaftVoterRequest.ApiKey, RemoveRaftVoterRequest.ApiKey, UpdateRaftVoterRequest.ApiKey];
+        // The QuorumController's APIs (ControllerRequestHandler).
+        short[] controller = [19, 20, 30, 31, 33, 37, 43, 44, 45, 46, 48, 49, 51, 56, 57, 62, 63, 64, 67, 70];
+        short[] expected = [.. listener.Concat(controller).Order()];
         Assert.Equal(expected, answer.ApiKeys.Select(k => k.ApiKey));
         foreach (var key in answer.ApiKeys)
         {
@@ -202,7 +206,7 @@ public sealed class ControllerListenerTests(ITestOutputHelper output) : IAsyncLi
         { "Fetch", "raft-x" },
         { "Metadata", "admin" },            // APIs this listener does not serve
         { "Produce", "raft-2" },
-        { "CreateTopics", "admin" },
+        { "DescribeConfigs", "admin" },
     };
 
     [Theory]

@@ -41,23 +41,20 @@ public sealed class ControllerServerTests(ITestOutputHelper output) : IDisposabl
         Assert.Contains("belongs to node.id 1", e.Message);
     }
 
-    [Theory]
-    [InlineData("broker")]
-    [InlineData("broker,controller")]
-    public void The_broker_role_is_not_supported_yet(string roles)
+    [Fact]
+    public void A_broker_only_config_is_not_a_controller()
     {
-        bool combined = roles == "broker,controller";
         var config = ServerConfig.ParseText($"""
-            process.roles={roles}
+            process.roles=broker
             node.id=1
-            controller.quorum.voters={(combined ? 1 : 2)}@127.0.0.1:19093
-            listeners=PLAINTEXT://127.0.0.1:19092{(combined ? ",CONTROLLER://127.0.0.1:19093" : "")}
+            controller.quorum.voters=2@127.0.0.1:19093
+            listeners=PLAINTEXT://127.0.0.1:19092
             controller.listener.names=CONTROLLER
             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
             log.dirs={_dir.Sub("b")}
             """);
         var e = Assert.Throws<ServerNotSupportedException>(() => ControllerServer.Start(config));
-        Assert.Contains($"process.roles={roles} is not supported yet", e.Message);
+        Assert.Contains("process.roles=broker has no controller role", e.Message);
     }
 
     [Fact]

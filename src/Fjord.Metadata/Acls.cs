@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
-using Fjord.Metadata;
 
-namespace Fjord.Controller;
+namespace Fjord.Metadata;
 
 /// <summary>Kafka's ResourceType ids (as ACL records and requests carry them).</summary>
 public enum AclResourceType : sbyte
@@ -165,9 +164,9 @@ public enum AuthorizationResult
 /// ALTER_CONFIGS for DESCRIBE_CONFIGS. With no ACL on the resource at all, the answer is
 /// <see cref="AuthorizerSettings.AllowEveryoneIfNoAclFound"/>; otherwise denied.
 /// </summary>
-/// <remarks>Pure, immutable, safe for any thread. It lives in Fjord.Controller for now; brokers will
-/// need it over their metadata image (Fjord.Metadata's <see cref="StandardAcl"/> is already the
-/// input type, so it can move there unchanged).</remarks>
+/// <remarks>Pure, immutable, safe for any thread. It lives in Fjord.Metadata so that brokers can run
+/// it over their image (<c>AclsImage.Acls.Values</c>) and the controller over its state, without the
+/// broker depending on Fjord.Controller.</remarks>
 public sealed class AclAuthorizer
 {
     private readonly ImmutableDictionary<sbyte, ImmutableArray<StandardAcl>> _byType;

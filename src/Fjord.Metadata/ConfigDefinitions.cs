@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 
-namespace Fjord.Controller;
+namespace Fjord.Metadata;
 
 /// <summary>Kafka's ConfigDef types.</summary>
 public enum ConfigType
@@ -18,8 +18,8 @@ public enum ConfigType
 
 /// <summary>
 /// One known config: its key, type, default (as Kafka would print it; null = no default), the
-/// resource type it belongs to (<see cref="ConfigResource.TopicType"/> or
-/// <see cref="ConfigResource.BrokerType"/>) and its validator: an inclusive numeric range, a set of
+/// resource type it belongs to (<see cref="ConfigResourceTypes.Topic"/> or
+/// <see cref="ConfigResourceTypes.Broker"/>) and its validator: an inclusive numeric range, a set of
 /// allowed values (for a list: allowed elements), or a custom check.
 /// </summary>
 public sealed record ConfigDefinition(string Name, ConfigType Type, string? Default, sbyte ResourceType)
@@ -114,15 +114,15 @@ public sealed record ConfigDefinition(string Name, ConfigType Type, string? Defa
 }
 
 /// <summary>
-/// The configs the controller knows (Kafka's names, types, defaults and validators): the topic
+/// The configs Fjord knows (Kafka's names, types, defaults and validators): the topic
 /// configs of Kafka's TopicConfig/LogConfig and a set of dynamic broker configs. Topic resources
 /// accept only these keys; broker resources accept any key (Kafka allows custom and
 /// listener-prefixed broker configs) but validate the values of the keys known here.
 /// </summary>
 public static class ConfigDefinitions
 {
-    private const sbyte Topic = ConfigResource.TopicType;
-    private const sbyte Broker = ConfigResource.BrokerType;
+    private const sbyte Topic = ConfigResourceTypes.Topic;
+    private const sbyte Broker = ConfigResourceTypes.Broker;
 
     private static readonly ImmutableArray<string> CompressionTypes = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
     private static readonly ImmutableArray<string> CleanupPolicies = ["compact", "delete"];

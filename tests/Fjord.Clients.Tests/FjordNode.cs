@@ -1,0 +1,82 @@
+using Fjord.Cluster.Tests;
+
+// One node per test class already; clients are CPU-hungry, so the classes run one after another.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace Fjord.Clients.Tests;
+
+/// <summary>
+/// The class fixture: one combined node (<c>process.roles=broker,controller</c>, node 1) started as a
+/// real <c>fjord server start --config</c> process in its own temp directory, its broker and
+/// controller listeners on ports that were free a moment ago. Ready once the broker printed that it
+/// is unfenced; stopped with SIGTERM (SIGKILL if that does not end it) when the class is done.
+/// </summary>
+public sealed class FjordNode : IAsyncLifetime
+{
+    private static readonly TimeSpan StartBound = TimeSpan.FromSeconds(60);
+    private readonly ClusterDirectory _dir = new();
+    private FjordProcess? _process;
+
+    public int BrokerPort { get; private set; }
+
+    /// <summary><c>host:port</c> of the broker listener, for <c>-b</c> / <c>bootstrap.servers</c>.</summary>
+    public string Bootstrap => $"127.0.0.1:{BrokerPort}";
+
+    /// <summary>The node's log dir (partition directories are <c>&lt;topic&gt;-&lt;partition&gt;</c> in it).</summary>
+    public string LogDir => _dir.Sub("logs");
+
+    /// <summary>A scratch directory for the tests of this class (scripts, payload files).</summary>
+    public string ScratchDir => _dir.Path;
+
+    /// <summary>The server's output so far, for failure messages.</summary>
+    public string Transcript => _process?.Transcript() ?? "(not started)";
+
+    public bool IsRunning => _process is { HasExited: false };
+
+    public async Task InitializeAsync()
+    {
+        var ports = ClusterDirectory.FreePorts(2);
+        BrokerPort = ports[0];
+        var config = _dir.Sub("server.properties");
+        File.WriteAllText(config, $"""
+            process.roles=broker,controller
+            node.id=1
+            controller.quorum.voters=1@127.0.0.1:{ports[1]}
+            listeners=PLAINTEXT://127.0.0.1:{ports[0]},CONTROLLER://127.0.0.1:{ports[1]}
+            advertised.listeners=PLAINTEXT://127.0.0.1:{ports[0]}
+            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+            controller.listener.names=CONTROLLER
+            inter.broker.listener.name=PLAINTEXT
+            log.dirs={LogDir}
+            metadata.log.dir={LogDir}
+            num.partitions=1
+            default.replication.factor=1
+            min.insync.replicas=1
+            offsets.topic.replication.factor=1
+            transaction.state.log.replication.factor=1
+            transaction.state.log.min.isr=1
+            auto.create.topics.enable=true
+            """ + "\n");
+        ClusterDirectory.Format(config);
+        _process = FjordProcess.Start("fjord node 1", "server", "start", "--config", config);
+        await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), StartBound, "that the broker is unfenced");
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            try
+            {
+                if (!_process.HasExited) _process.Terminate();
+                await _process.WaitForExitAsync(TimeSpan.FromSeconds(20));
+            }
+            catch (TimeoutException)
+            {
+                // Dispose kills it.
+            }
+            _process.Dispose();
+        }
+        _dir.Dispose();
+    }
+}
