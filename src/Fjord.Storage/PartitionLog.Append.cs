@@ -123,12 +123,61 @@ public sealed partial class PartitionLog
         else
         {
             active.OnBecomeInactive();
-            FlushLocked(newBaseOffset);
-            active.Flush();
+            ScheduleRollFlush(newBaseOffset);
         }
         var segment = LogSegment.Create(Directory, newBaseOffset, Config.IndexIntervalBytes);
         _directoryDirty = true;
         Publish([.. kept, segment]);
         return segment;
+    }
+
+    /// <summary>
+    /// The segments a roll leaves behind are fsynced in the background (as Kafka does), not under
+    /// the write lock: an fsync of a full segment can take most of a second, and appends must not
+    /// wait for it. Once done, the recovery point rises to <paramref name="newBaseOffset"/> — unless
+    /// the log was truncated or closed meanwhile (its offsets may then hold other, unflushed data).
+    /// Rolls' flushes run one after another, in order.
+    /// </summary>
+    private void ScheduleRollFlush(long newBaseOffset)
+    {
+        long recoveryPoint = _recoveryPoint;
+        var toFlush = new List<LogSegment>();
+        var segments = _segments;
+        for (int i = 0; i < segments.Length; i++)
+        {
+            long segmentEnd = i + 1 < segments.Length ? segments[i + 1].BaseOffset : long.MaxValue;
+            if (segments[i].BaseOffset < newBaseOffset && segmentEnd > recoveryPoint) toFlush.Add(segments[i]);
+        }
+        long truncations = Interlocked.Read(ref _truncations);
+        var previous = _rollFlush;
+        _rollFlush = Task.Run(async () =>
+        {
+            await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            try
+            {
+                foreach (var segment in toFlush) segment.Flush();
+            }
+            catch (ObjectDisposedException)
+            {
+                return; // closed or deleted meanwhile: Close flushes what is left, a deleted segment needs nothing
+            }
+            catch (IOException e)
+            {
+                // The recovery point stays: the next flush or the next start's recovery covers these offsets.
+                _logLine($"{TopicPartition}: background flush of rolled segments failed: {e.Message}");
+                return;
+            }
+            lock (_writeLock)
+            {
+                if (_closed || Interlocked.Read(ref _truncations) != truncations) return;
+                if (_directoryDirty)
+                {
+                    AtomicFile.FsyncDirectory(Directory);
+                    _directoryDirty = false;
+                }
+                long upTo = Math.Min(newBaseOffset, _logEndOffset);
+                if (upTo > _recoveryPoint) Volatile.Write(ref _recoveryPoint, upTo);
+            }
+        });
     }
 }

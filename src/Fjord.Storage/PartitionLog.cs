@@ -35,6 +35,12 @@ public sealed partial class PartitionLog
     private long _truncations;
     private bool _directoryDirty, _closed;
 
+    /// <summary>The background fsync of the segments the last roll left behind (see ScheduleRollFlush).</summary>
+    private Task _rollFlush = Task.CompletedTask;
+
+    /// <summary>Completes when the background flushes of every roll so far have run.</summary>
+    internal Task RollFlushes => _rollFlush;
+
     private PartitionLog(string directory, TopicPartition topicPartition, LogConfig config, IClock clock, LogOpenOptions options)
     {
         Directory = directory;

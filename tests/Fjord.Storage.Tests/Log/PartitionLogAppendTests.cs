@@ -121,7 +121,7 @@ public sealed class PartitionLogAppendTests : IDisposable
     }
 
     [Fact]
-    public void The_log_rolls_when_a_segment_would_pass_segment_bytes()
+    public async Task The_log_rolls_when_a_segment_would_pass_segment_bytes()
     {
         int batchSize = Batches.Make(1, valueBytes: 100).Length;
         var log = Open(Logs.SmallConfig(segmentBytes: batchSize * 3));
@@ -129,6 +129,7 @@ public sealed class PartitionLogAppendTests : IDisposable
         var segments = log.SegmentsSnapshot;
         Assert.Equal([0L, 3, 6, 9], segments.Select(s => s.BaseOffset));
         Assert.All(segments, s => Assert.True(s.Size <= batchSize * 3));
+        await log.RollFlushes.WaitAsync(TimeSpan.FromSeconds(10)); // rolled segments are fsynced in the background
         Assert.Equal(9, log.RecoveryPoint);
         Assert.Equal(10L * batchSize, log.SizeInBytes);
         log.Close();
