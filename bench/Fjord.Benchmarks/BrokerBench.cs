@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Fjord.Cli.Perf;
+using Fjord.Network;
 using Fjord.Server;
 using Fjord.Server.Node;
 
@@ -12,17 +13,29 @@ namespace Fjord.Benchmarks;
 /// directory) under <c>fjord perf produce</c>, beside two references measured in the same run: the
 /// loopback TCP bandwidth and a plain socket-to-file copy (a TCP receiver appending what it reads to a
 /// file in 1 KiB writes). Targets: one node, 1 KiB records, acks=1 ≥ 60 % of the socket-to-file copy;
-/// p99 produce latency at half the measured 1 KiB load &lt; 10 ms. Every phase is bounded in count and time.
+/// p99 produce latency at half the measured 1 KiB load &lt; 10 ms. Then the same producer with acks=all
+/// against three combined nodes running as real processes (<see cref="BenchCluster"/>), topics with
+/// replication factor 3 and min.insync.replicas=2 (no target; printed beside the one-node figures and
+/// the references). Every phase is bounded in count and time; every node is stopped or killed in a finally block.
 /// </summary>
 public static class BrokerBench
 {
     private const double MiB = 1024 * 1024;
 
+    /// <summary>The rate of the latency probes (1 KiB records, linger 0: one record per request).</summary>
+    private const double ProbeRate = 200;
+
+    /// <summary>One produce phase as the summary table prints it.</summary>
+    private sealed record Phase(string Name, int RecordSize, ProducerPerfResult Result, string Versus);
+
+    /// <summary><c>-- broker [SECONDS] [--no-rf3 | --rf3-only]</c>: the references, then (unless <c>--rf3-only</c>) the
+    /// one-node phases, then (unless <c>--no-rf3</c>) the RF=3 phases on three node processes.</summary>
     public static void Run(string[] args)
     {
         ThreadPool.GetMinThreads(out int w, out int io);
         ThreadPool.SetMinThreads(Math.Max(w, 16), Math.Max(io, 16));
         double seconds = args.Length > 0 && double.TryParse(args[0], out var s) ? s : 5;
+        bool oneNode = !args.Contains("--rf3-only"), rf3 = !args.Contains("--no-rf3");
         var root = Directory.CreateTempSubdirectory("fjord-broker-bench-").FullName;
         try
         {
@@ -33,30 +46,48 @@ public static class BrokerBench
             Console.WriteLine($"socket-to-file copy (1 KiB writes): {copy:F0} MB/s");
             File.Delete(Path.Combine(root, "copy.bin"));
 
-            var server = StartNode(Path.Combine(root, "node1"));
-            try
+            var phases = new List<Phase>();
+            ConsumerPerfResult? consumed = null;
+            if (oneNode)
             {
-                string bootstrap = $"127.0.0.1:{server.BoundEndpoint("PLAINTEXT").Port}";
-                var small = Produce(bootstrap, "perf-100", 100, -1, seconds, 20_000_000);
-                var large = Produce(bootstrap, "perf-1k", 1024, -1, seconds, 5_000_000);
-                double half = Math.Max(1000, large.RecordsPerSec / 2);
-                var paced = Produce(bootstrap, "perf-1k-half", 1024, half, seconds, (long)(half * seconds) + 1);
-                var consumed = Consume(bootstrap, "perf-1k", large.Records);
+                var server = StartNode(Path.Combine(root, "node1"));
+                try
+                {
+                    string bootstrap = $"127.0.0.1:{server.BoundEndpoint("PLAINTEXT").Port}";
+                    var small = Produce(bootstrap, "perf-100", 100, 1, -1, seconds, 20_000_000);
+                    phases.Add(new Phase("100 B, acks=1, 1 node", 100, small, $"{100 * small.MBPerSec / copy:F0} % of the copy"));
+                    var large = Produce(bootstrap, "perf-1k", 1024, 1, -1, seconds, 5_000_000);
+                    phases.Add(new Phase("1 KiB, acks=1, 1 node", 1024, large,
+                        $"{100 * large.MBPerSec / copy:F0} % of the copy (target ≥ 60 %) {(large.MBPerSec >= 0.6 * copy ? "MET" : "MISSED")}"));
+                    double half = Math.Max(1000, large.RecordsPerSec / 2);
+                    var paced = Produce(bootstrap, "perf-1k-half", 1024, 1, half, seconds, (long)(half * seconds) + 1);
+                    phases.Add(new Phase($"1 KiB, acks=1, 1 node, {half:F0} rec/s", 1024, paced,
+                        $"p99 target < 10 ms {(paced.P99Ms < 10 ? "MET" : "MISSED")}"));
+                    var probe = Produce(bootstrap, "perf-1k-probe", 1024, 1, ProbeRate, seconds, (long)(ProbeRate * seconds) + 1, lingerMs: 0);
+                    phases.Add(new Phase($"1 KiB, acks=1, 1 node, {ProbeRate:F0} rec/s, linger 0", 1024, probe, "latency probe: one record per request"));
+                    consumed = Consume(bootstrap, "perf-1k", large.Records);
+                }
+                finally
+                {
+                    server.StopAsync().Wait(TimeSpan.FromSeconds(30));
+                }
+            }
+            if (rf3)
+                RunRf3(Path.Combine(root, "rf3"), seconds, copy, phases);
 
-                Console.WriteLine();
-                Console.WriteLine($"{"figure",-44} {"measured",-34} {"reference / target",-40}");
-                Console.WriteLine($"{"loopback TCP bandwidth",-44} {loopback,8:F0} MB/s{"",-20} {"(reference)",-40}");
-                Console.WriteLine($"{"socket-to-file copy, 1 KiB writes",-44} {copy,8:F0} MB/s{"",-20} {"(reference)",-40}");
-                Console.WriteLine($"{"produce 100 B, acks=1, 1 node",-44} {small.MBPerSec,8:F1} MB/s {small.RecordsPerSec,10:F0} rec/s   {$"{100 * small.MBPerSec / copy:F0} % of the copy",-40}");
-                Console.WriteLine($"{"produce 1 KiB, acks=1, 1 node",-44} {large.MBPerSec,8:F1} MB/s {large.RecordsPerSec,10:F0} rec/s   {$"{100 * large.MBPerSec / copy:F0} % of the copy (target ≥ 60 %)",-40} {(large.MBPerSec >= 0.6 * copy ? "MET" : "MISSED")}");
-                Console.WriteLine($"{"  its latency p50 / p99 / max",-44} {large.P50Ms,6:F2} / {large.P99Ms:F2} / {large.MaxMs:F2} ms");
-                Console.WriteLine($"{$"p99 at half load ({half:F0} rec/s of 1 KiB)",-44} {paced.P99Ms,8:F2} ms (p50 {paced.P50Ms:F2}, p99.9 {paced.P999Ms:F2}, got {paced.RecordsPerSec:F0} rec/s)   {"target < 10 ms",-20} {(paced.P99Ms < 10 ? "MET" : "MISSED")}");
-                Console.WriteLine($"{"consume 1 KiB (zero-copy fetch)",-44} {consumed.MBPerSec,8:F1} MB/s {consumed.RecordsPerSec,10:F0} rec/s   {$"{100 * consumed.MBPerSec / loopback:F0} % of loopback",-40}");
-            }
-            finally
+            Console.WriteLine();
+            Console.WriteLine($"load average now {LoadAverage()}");
+            Console.WriteLine($"{"figure",-52} {"MB/s",8} {"rec/s",10} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"max ms",8}   reference / target");
+            Console.WriteLine($"{"loopback TCP bandwidth",-52} {loopback,8:F0} {"",10} {"",8} {"",8} {"",9} {"",8}   (reference)");
+            Console.WriteLine($"{"socket-to-file copy, 1 KiB writes",-52} {copy,8:F0} {"",10} {"",8} {"",8} {"",9} {"",8}   (reference)");
+            foreach (var p in phases)
             {
-                server.StopAsync().Wait(TimeSpan.FromSeconds(30));
+                var r = p.Result;
+                Console.WriteLine($"{"produce " + p.Name,-52} {r.MBPerSec,8:F1} {r.RecordsPerSec,10:F0} {r.P50Ms,8:F2} {r.P99Ms,8:F2} {r.P999Ms,9:F2} {r.MaxMs,8:F1}   {p.Versus}" +
+                    (r.FailedRecords > 0 ? $"  ({r.FailedRecords} records FAILED)" : ""));
             }
+            if (consumed is not null)
+                Console.WriteLine($"{"consume 1 KiB (zero-copy fetch)",-52} {consumed.MBPerSec,8:F1} {consumed.RecordsPerSec,10:F0} {"",8} {"",8} {"",9} {"",8}   {100 * consumed.MBPerSec / loopback:F0} % of loopback");
         }
         finally
         {
@@ -64,14 +95,68 @@ public static class BrokerBench
         }
     }
 
+    /// <summary>
+    /// Three combined nodes as <c>fjord server start</c> processes (<see cref="BenchCluster"/>); topics with
+    /// replication factor 3 and <c>min.insync.replicas=2</c>, each waited on until its ISR is all three; a
+    /// 2 s warm-up (JIT of the fresh processes, unreported); then acks=all with 100 B and 1 KiB records,
+    /// and 1 KiB at half the measured RF=3 rate. Then two latency probes (one record per request), acks=all and acks=1. The nodes are killed when it ends (using).
+    /// </summary>
+    private static void RunRf3(string dir, double seconds, double copy, List<Phase> phases)
+    {
+        Console.WriteLine("-- RF=3: starting 3 combined nodes (fjord server start processes)");
+        var sw = Stopwatch.StartNew();
+        using var cluster = BenchCluster.Start(dir, 3, TimeSpan.FromSeconds(120));
+        Console.WriteLine($"   3 brokers up in {sw.Elapsed.TotalSeconds:F1} s; bootstrap {cluster.Bootstrap}");
+        var topicConfigs = new Dictionary<string, string> { ["min.insync.replicas"] = "2" };
+        try
+        {
+            IdleCpu(cluster, "no topics");
+            foreach (var topic in new[] { "rf3-warmup", "rf3-100", "rf3-1k", "rf3-1k-half", "rf3-probe-all", "rf3-probe-1" })
+                cluster.CreateTopic(topic, 1, 3, topicConfigs, TimeSpan.FromSeconds(60));
+            IdleCpu(cluster, "6 idle RF=3 partitions");
+            Produce(cluster.Bootstrap, "rf3-warmup", 1024, -1, -1, 2, 2_000_000, quiet: true, cluster: cluster);
+            var small = Produce(cluster.Bootstrap, "rf3-100", 100, -1, -1, seconds, 20_000_000, cluster: cluster);
+            phases.Add(new Phase("100 B, acks=all, RF=3", 100, small, $"{100 * small.MBPerSec / copy:F0} % of the copy"));
+            var large = Produce(cluster.Bootstrap, "rf3-1k", 1024, -1, -1, seconds, 5_000_000, cluster: cluster);
+            phases.Add(new Phase("1 KiB, acks=all, RF=3", 1024, large, $"{100 * large.MBPerSec / copy:F0} % of the copy"));
+            double half = Math.Max(500, large.RecordsPerSec / 2);
+            var paced = Produce(cluster.Bootstrap, "rf3-1k-half", 1024, -1, half, seconds, (long)(half * seconds) + 1, cluster: cluster);
+            phases.Add(new Phase($"1 KiB, acks=all, RF=3, {half:F0} rec/s", 1024, paced, $"p99 {(paced.P99Ms < 10 ? "<" : "≥")} 10 ms"));
+            // Latency probes, one record per request: acks=all against acks=1 on the same cluster isolates
+            // what replication adds (a follower's fetch round trip and the HW's return), and would show a fixed wait.
+            var probeAll = Produce(cluster.Bootstrap, "rf3-probe-all", 1024, -1, ProbeRate, seconds, (long)(ProbeRate * seconds) + 1, lingerMs: 0, cluster: cluster);
+            phases.Add(new Phase($"1 KiB, acks=all, RF=3, {ProbeRate:F0} rec/s, linger 0", 1024, probeAll, "latency probe: one record per request"));
+            var probeOne = Produce(cluster.Bootstrap, "rf3-probe-1", 1024, 1, ProbeRate, seconds, (long)(ProbeRate * seconds) + 1, lingerMs: 0, cluster: cluster);
+            phases.Add(new Phase($"1 KiB, acks=1, RF=3, {ProbeRate:F0} rec/s, linger 0", 1024, probeOne, "latency probe: one record per request"));
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or KafkaConnectionException)
+        {
+            Console.WriteLine($"RF=3 phase failed: {e.Message}\n{cluster.Transcripts()}");
+            throw;
+        }
+    }
+
+    /// <summary>Prints the CPU the three idle node processes use over 2 s (what they cost doing nothing).</summary>
+    private static void IdleCpu(BenchCluster cluster, string what)
+    {
+        var before = cluster.NodesCpu();
+        var sw = Stopwatch.StartNew();
+        Thread.Sleep(2000); // measuring an idle interval, not waiting for anything
+        Console.WriteLine($"   idle ({what}): the three node processes use {(cluster.NodesCpu() - before).TotalSeconds / sw.Elapsed.TotalSeconds:F2} cores");
+    }
+
     private static string LoadAverage()
     {
         try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; } catch (IOException) { return "?"; }
     }
 
-    private static ProducerPerfResult Produce(string bootstrap, string topic, int size, double throughput, double seconds, long maxRecords)
+    private static ProducerPerfResult Produce(string bootstrap, string topic, int size, short acks, double throughput, double seconds, long maxRecords,
+        bool quiet = false, int lingerMs = 5, BenchCluster? cluster = null)
     {
-        Console.WriteLine($"-- perf produce {topic}: {size} B records, acks=1, throughput {(throughput < 0 ? "unlimited" : $"{throughput:F0} rec/s")}, {seconds} s");
+        bool inProcessBroker = cluster is null;
+        var nodesCpu = cluster?.NodesCpu() ?? TimeSpan.Zero;
+        Console.WriteLine($"-- perf produce {topic}: {size} B records, acks={(acks == -1 ? "all" : acks)}, throughput {(throughput < 0 ? "unlimited" : $"{throughput:F0} rec/s")}, " +
+            $"linger {lingerMs} ms, {seconds} s{(quiet ? " (warm-up)" : "")}");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 60));
         long allocated = GC.GetTotalAllocatedBytes(), cpu = (long)Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds;
         var pause = GC.GetTotalPauseDuration();
@@ -82,21 +167,26 @@ public static class BrokerBench
             Topic = topic,
             NumRecords = maxRecords,
             RecordSize = size,
-            Acks = 1,
+            Acks = acks,
             Throughput = throughput,
             BatchSize = 65536,
-            LingerMs = 5,
+            LingerMs = lingerMs,
             MaxInFlight = 5,
             Partitions = 1,
-            ReplicationFactor = 1,
+            ReplicationFactor = -1, // the broker's default.replication.factor (the RF=3 topics exist already)
             MaxDuration = TimeSpan.FromSeconds(seconds),
-        }, Console.Out, cts.Token).GetAwaiter().GetResult();
+        }, quiet ? TextWriter.Null : Console.Out, cts.Token).GetAwaiter().GetResult();
         Console.WriteLine(result);
         long records = Math.Max(1, result.Records);
-        Console.WriteLine($"   whole process (broker + producer): {(GC.GetTotalAllocatedBytes() - allocated) / (double)records:F0} B allocated/record, " +
+        Console.WriteLine($"   {(inProcessBroker ? "whole process (broker + producer)" : "this process (the producer; the brokers run elsewhere)")}: {(GC.GetTotalAllocatedBytes() - allocated) / (double)records:F0} B allocated/record, " +
             $"{((long)Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds - cpu) / (double)records:F2} µs CPU/record, " +
             $"GCs {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2} (gen0/1/2), " +
             $"GC pauses {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:F0} ms");
+        if (cluster is not null)
+        {
+            double nodeMicros = (cluster.NodesCpu() - nodesCpu).TotalMicroseconds;
+            Console.WriteLine($"   the three node processes: {nodeMicros / records:F2} µs CPU/record, {nodeMicros / 1e6 / Math.Max(0.001, result.Seconds):F2} cores busy on average");
+        }
         return result;
     }
 

@@ -9,7 +9,7 @@ using Fjord.Benchmarks;
 //   dotnet run -c Release --project bench/Fjord.Benchmarks            (all)
 //   dotnet run -c Release --project bench/Fjord.Benchmarks -- --filter '*Metadata*'
 //   dotnet run -c Release --project bench/Fjord.Benchmarks -- controller-scale [--partitions N]   (only the controller at scale)
-//   dotnet run -c Release --project bench/Fjord.Benchmarks -- broker [SECONDS]   (a real node under perf produce, beside socket references)
+//   dotnet run -c Release --project bench/Fjord.Benchmarks -- broker [SECONDS] [--no-rf3|--rf3-only]   (one node, then RF=3 on 3 node processes, under perf produce, beside socket references)
 if (args is ["broker", ..])
 {
     BrokerBench.Run(args[1..]);

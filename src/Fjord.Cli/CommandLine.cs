@@ -16,9 +16,19 @@ public static class CommandLine
         new("version", "print Fjord's version and the Kafka API versions it knows", Version),
         new("apis", "list every Kafka API with its version range and listeners", Apis),
         new("storage", "format and inspect log directories (random-uuid, format, info)", StorageCommand.Run),
-        new("server", "run a node: server start --config FILE (today: process.roles=controller)", ServerCommand.Run),
+        new("server", "run a node: server start --config FILE (broker, controller or both) | server start --dev (one node on localhost:9092)", ServerCommand.Run),
         new("perf", "load tools: perf produce | consume --bootstrap-server HOST:PORT --topic T --num-records N (kafka-*-perf-test)", PerfCommand.Run),
-        new("metadata-quorum", "the KRaft quorum: --bootstrap-controller HOST:PORT describe --status | --replication, add-controller, remove-controller", MetadataQuorumCommand.Run),
+        new("metadata-quorum", "the KRaft quorum: --bootstrap-controller HOST:PORT | --bootstrap-server HOST:PORT describe --status | --replication; add-controller, remove-controller", MetadataQuorumCommand.Run),
+        new("metadata-shell", "browse the cluster metadata as files: --snapshot FILE | --directory DIR | --bootstrap-controller HOST:PORT [-- COMMAND]", Shell.MetadataShellCommand.Run),
+        new("dump-log", "dump log segments, snapshots and indexes: --files F,... [--deep-iteration] [--cluster-metadata-decoder] [--json]", DumpLogCommand.Run),
+        new("topics", "create, delete, alter, list and describe topics: --bootstrap-server H:P --create|--delete|--alter|--list|--describe (kafka-topics)", Admin.TopicsCommand.Run),
+        new("configs", "describe and alter configs: --bootstrap-server H:P --entity-type topics|brokers|broker-defaults|users|clients --describe|--alter (kafka-configs)", Admin.ConfigsCommand.Run),
+        new("client-quotas", "describe and alter client quotas: --bootstrap-server H:P --entity-type users|clients|ips --describe|--alter", Admin.ClientQuotasCommand.Run),
+        new("acls", "add, remove and list ACLs: --bootstrap-server H:P --add|--remove|--list --topic T|--group G|--cluster --allow-principal P --operation OP (kafka-acls)", Admin.AclsCommand.Run),
+        new("features", "feature levels: --bootstrap-server H:P describe | upgrade --metadata V | downgrade --metadata V [--unsafe] [--dry-run] (kafka-features)", Admin.FeaturesCommand.Run),
+        new("console-producer", "write stdin lines as records: --bootstrap-server H:P --topic T [--property parse.key=true] (kafka-console-producer)", Admin.ConsoleProducerCommand.Run),
+        new("console-consumer", "print records: --bootstrap-server H:P --topic T [--from-beginning] [--max-messages N] [--property print.key=true] (kafka-console-consumer)", Admin.ConsoleConsumerCommand.Run),
+        new("consumer-groups", "list, describe (lag), delete groups and reset their offsets: --bootstrap-server H:P --list|--describe|--delete|--reset-offsets (kafka-consumer-groups)", Admin.ConsumerGroupsCommand.Run),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)

@@ -58,7 +58,7 @@ internal static class MetadataQuorumCommand
             return 0;
         }
         string? bootstrap = null, command = null, commandConfig = null, controllerIdText = null, directoryIdText = null;
-        bool status = false, replication = false, humanReadable = false;
+        bool status = false, replication = false, humanReadable = false, viaBroker = false;
         for (int i = 0; i < args.Length; i++)
         {
             var arg = args[i];
@@ -80,7 +80,9 @@ internal static class MetadataQuorumCommand
                     if (!Value(ref i, "UUID", out directoryIdText)) return UsageError(e, "--controller-directory-id needs a directory id");
                     break;
                 case "--bootstrap-server":
-                    return UsageError(e, "--bootstrap-server is not supported yet (brokers arrive later); use --bootstrap-controller HOST:PORT");
+                    if (!Value(ref i, "HOST:PORT[,HOST:PORT...]", out bootstrap)) return UsageError(e, "--bootstrap-server needs HOST:PORT[,HOST:PORT...]");
+                    viaBroker = true;
+                    break;
                 case "--status": status = true; break;
                 case "--replication": replication = true; break;
                 case "--human-readable": humanReadable = true; break;
@@ -97,7 +99,9 @@ internal static class MetadataQuorumCommand
                 return value is not null;
             }
         }
-        if (bootstrap is null) return UsageError(e, "--bootstrap-controller HOST:PORT is required");
+        if (bootstrap is null) return UsageError(e, "--bootstrap-controller HOST:PORT or --bootstrap-server HOST:PORT is required");
+        if (viaBroker && command is not null and not "describe")
+            return UsageError(e, $"{command} needs --bootstrap-controller (brokers answer describe only)");
         if (command is null) return UsageError(e, "a command is needed: describe, add-controller or remove-controller");
         if (command != "describe" && (status || replication || humanReadable))
             return UsageError(e, $"--status, --replication and --human-readable go with describe, not {command}");
@@ -147,7 +151,8 @@ internal static class MetadataQuorumCommand
                     o.WriteLine($"Removed KRaft controller {controllerId} with directory id {directoryId}");
                     return 0;
                 default:
-                    var (clusterId, quorum) = DescribeAsync(addresses, CancellationToken.None).GetAwaiter().GetResult();
+                    var (clusterId, quorum) = (viaBroker ? DescribeViaBrokerAsync(addresses, CancellationToken.None) : DescribeAsync(addresses, CancellationToken.None))
+                        .GetAwaiter().GetResult();
                     o.Write(status
                         ? QuorumReport.Status(clusterId, quorum)
                         : QuorumReport.Replication(quorum, humanReadable, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
@@ -201,6 +206,30 @@ internal static class MetadataQuorumCommand
     }
 
     /// <summary>AddRaftVoter at the leader for <paramref name="controller"/>, answered once the new voter set is committed.</summary>
+    /// <summary>
+    /// The cluster id and the quorum as a broker reports them: DescribeCluster (brokers) for the
+    /// cluster id, then DescribeQuorum, which the broker forwards to the active controller.
+    /// </summary>
+    public static async Task<(string ClusterId, DescribeQuorumResponse Quorum)> DescribeViaBrokerAsync(IReadOnlyList<HostPort> bootstrap, CancellationToken cancellationToken)
+    {
+        var connections = new Dictionary<string, Connection>();
+        try
+        {
+            var broker = await ConnectAnyAsync(bootstrap, connections, cancellationToken).ConfigureAwait(false);
+            var cluster = await broker.DescribeClusterAsync(cancellationToken, endpointType: 1).ConfigureAwait(false);
+            var quorum = await broker.DescribeQuorumAsync(cancellationToken).ConfigureAwait(false);
+            var partition = quorum.Topics is [{ Partitions: [var p] }] ? p : null;
+            short error = quorum.ErrorCode != 0 ? quorum.ErrorCode : partition?.ErrorCode ?? 0;
+            if (error != 0 || partition is null)
+                throw new MetadataQuorumException($"DescribeQuorum through {broker.Client.Address} failed: {Describe(error)}");
+            return (cluster.ClusterId, quorum);
+        }
+        finally
+        {
+            foreach (var connection in connections.Values) connection.Client.Dispose();
+        }
+    }
+
     public static Task AddControllerAsync(IReadOnlyList<HostPort> bootstrap, ControllerToAdd controller, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(controller);
@@ -421,10 +450,10 @@ internal static class MetadataQuorumCommand
             return version;
         }
 
-        public async Task<DescribeClusterResponse> DescribeClusterAsync(CancellationToken cancellationToken)
+        public async Task<DescribeClusterResponse> DescribeClusterAsync(CancellationToken cancellationToken, sbyte endpointType = 2)
         {
-            var request = new DescribeClusterRequest { EndpointType = 2 };
-            short version = Agree(DescribeClusterRequest.ApiKey, lowest: 1); // v1+: EndpointType (controllers)
+            var request = new DescribeClusterRequest { EndpointType = endpointType };
+            short version = Agree(DescribeClusterRequest.ApiKey, lowest: endpointType == 1 ? (short)0 : (short)1); // v1+: EndpointType (controllers)
             var answer = await Client.SendAsync<DescribeClusterResponse>(request, version, cancellationToken).ConfigureAwait(false);
             if (answer.ErrorCode != 0)
                 throw new MetadataQuorumException($"DescribeCluster at {Client.Address} failed: {Describe(answer.ErrorCode)}{(answer.ErrorMessage is { } m ? $": {m}" : "")}");

@@ -38,8 +38,7 @@ public sealed partial class PartitionLog
                     IncomingBatches.StampLogAppendTime(bytes.Span, logAppendTime);
                 }
                 var summary = IncomingBatches.Summarize(bytes);
-                AppendLocked(bytes.Span, summary, config);
-                LeaderEpochs.Assign(leaderEpoch, firstOffset);
+                AppendLocked(bytes.Span, summary, config, () => LeaderEpochs.Assign(leaderEpoch, firstOffset));
                 return Result(summary, logAppendTime, bytes.Length);
             }
         }
@@ -65,13 +64,15 @@ public sealed partial class PartitionLog
             if (batches.IsEmpty) return Nothing();
             if (summary.FirstOffset < _logEndOffset)
                 throw new StorageException($"{TopicPartition}: follower append at offset {summary.FirstOffset} does not continue the log end offset {_logEndOffset}");
-            AppendLocked(batches.Span, summary, Config);
-            var reader = new RecordBatchReader(batches);
-            while (reader.MoveNext())
+            AppendLocked(batches.Span, summary, Config, () =>
             {
-                int epoch = reader.Current.PartitionLeaderEpoch;
-                if (epoch >= 0 && epoch > LeaderEpochs.LatestEpoch) LeaderEpochs.Assign(epoch, reader.Current.BaseOffset);
-            }
+                var reader = new RecordBatchReader(batches);
+                while (reader.MoveNext())
+                {
+                    int epoch = reader.Current.PartitionLeaderEpoch;
+                    if (epoch >= 0 && epoch > LeaderEpochs.LatestEpoch) LeaderEpochs.Assign(epoch, reader.Current.BaseOffset);
+                }
+            });
             return Result(summary, logAppendTime: -1, batches.Length);
         }
     }
@@ -82,13 +83,25 @@ public sealed partial class PartitionLog
         new(summary.FirstOffset, summary.LastOffset, logAppendTime, summary.MaxTimestamp, summary.OffsetOfMaxTimestamp,
             summary.BatchCount, summary.RecordCount, size, _logStartOffset);
 
-    /// <summary>Rolls if needed, appends to the active segment, publishes the log end offset, and applies the flush policy.</summary>
-    private void AppendLocked(ReadOnlySpan<byte> bytes, BatchSummary summary, LogConfig config)
+    /// <summary>
+    /// Rolls if needed, appends to the active segment, records the appended epochs in the epoch cache
+    /// (<paramref name="assignEpochs"/>), then publishes the log end offset, and applies the flush policy.
+    /// </summary>
+    /// <remarks>
+    /// Invariant: the epoch cache covers every offset below the published log end offset. Readers take
+    /// no lock and bound themselves by <see cref="LogEndOffset"/>, so the cache is updated <i>before</i>
+    /// the new end is published (as Kafka assigns epoch start offsets before the append): whoever sees
+    /// a batch (a fetch, OffsetsForLeaderEpoch, a test) also sees its epoch's entry. The other order
+    /// left a window — the checkpoint write and its fsyncs — where the data was readable and the
+    /// cache still lacked its epoch.
+    /// </remarks>
+    private void AppendLocked(ReadOnlySpan<byte> bytes, BatchSummary summary, LogConfig config, Action assignEpochs)
     {
         var segment = MaybeRoll(bytes.Length, summary.FirstOffset, summary.LastOffset, config);
         segment.IndexIntervalBytes = config.IndexIntervalBytes;
         segment.Append(bytes);
         if (segment.RollBaseTimeMs < 0) segment.RollBaseTimeMs = _clock.UnixTimeMs;
+        assignEpochs();
         Volatile.Write(ref _logEndOffset, summary.LastOffset + 1);
         _unflushedMessages += summary.RecordCount;
         if (_unflushedMessages >= config.FlushMessages || _clock.MonotonicMs - _lastFlushMs >= config.FlushMs)

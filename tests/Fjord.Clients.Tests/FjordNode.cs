@@ -10,12 +10,24 @@ namespace Fjord.Clients.Tests;
 /// real <c>fjord server start --config</c> process in its own temp directory, its broker and
 /// controller listeners on ports that were free a moment ago. Ready once the broker printed that it
 /// is unfenced; stopped with SIGTERM (SIGKILL if that does not end it) when the class is done.
+/// Subclasses append server properties (a later line of the same key wins); <see cref="RestartAsync"/>
+/// stops the node with SIGTERM and starts it again on the same directories and ports.
 /// </summary>
-public sealed class FjordNode : IAsyncLifetime
+public class FjordNode : IAsyncLifetime
 {
     private static readonly TimeSpan StartBound = TimeSpan.FromSeconds(60);
     private readonly ClusterDirectory _dir = new();
+    private readonly string _extraConfig;
+    private readonly List<string> _previousTranscripts = [];
     private FjordProcess? _process;
+    private string? _configPath;
+
+    public FjordNode() : this("")
+    {
+    }
+
+    /// <param name="extraConfig">server.properties lines appended after the defaults.</param>
+    protected FjordNode(string extraConfig) => _extraConfig = extraConfig;
 
     public int BrokerPort { get; private set; }
 
@@ -29,7 +41,7 @@ public sealed class FjordNode : IAsyncLifetime
     public string ScratchDir => _dir.Path;
 
     /// <summary>The server's output so far, for failure messages.</summary>
-    public string Transcript => _process?.Transcript() ?? "(not started)";
+    public string Transcript => string.Join('\n', [.. _previousTranscripts, _process?.Transcript() ?? "(not started)"]);
 
     public bool IsRunning => _process is { HasExited: false };
 
@@ -56,10 +68,32 @@ public sealed class FjordNode : IAsyncLifetime
             transaction.state.log.replication.factor=1
             transaction.state.log.min.isr=1
             auto.create.topics.enable=true
-            """ + "\n");
+            """ + "\n" + _extraConfig + "\n");
         ClusterDirectory.Format(config);
-        _process = FjordProcess.Start("fjord node 1", "server", "start", "--config", config);
+        _configPath = config;
+        await StartProcessAsync();
+    }
+
+    private async Task StartProcessAsync()
+    {
+        _process = FjordProcess.Start("fjord node 1", "server", "start", "--config", _configPath!);
         await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), StartBound, "that the broker is unfenced");
+    }
+
+    /// <summary>
+    /// Stops the node with SIGTERM (bounded: 20 s, then the test fails) and starts it again with the
+    /// same config, directories and ports; returns once the new process's broker is unfenced.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        var old = _process ?? throw new InvalidOperationException("the node was never started");
+        if (!old.HasExited) old.Terminate();
+        int code = await old.WaitForExitAsync(TimeSpan.FromSeconds(20));
+        if (code != 0) throw new InvalidOperationException($"the node exited with {code} on SIGTERM\n{old.Transcript()}");
+        _previousTranscripts.Add(old.Transcript());
+        old.Dispose();
+        _process = null;
+        await StartProcessAsync();
     }
 
     public async Task DisposeAsync()

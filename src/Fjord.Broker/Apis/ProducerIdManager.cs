@@ -24,9 +24,10 @@ public readonly record struct ProducerIdBlock(long Start, int Length)
 /// current block is exhausted before the next arrived, callers wait for the request in flight
 /// (bounded by the channel's timeout); if it fails they get COORDINATOR_LOAD_IN_PROGRESS
 /// (retriable, as Kafka answers in that case) and the next call tries again.</para>
-/// <para><b>Transactional ids.</b> Not served until the transaction coordinator exists (issue 7):
-/// InitProducerId with a transactional id answers NOT_COORDINATOR — this broker coordinates no
-/// transactional id — which the client treats as "find the coordinator again".</para>
+/// <para><b>Transactional ids.</b> Not served here: InitProducerId with a transactional id answers
+/// NOT_COORDINATOR. The broker's API registry sends such requests to
+/// <see cref="Fjord.Broker.Transactions.TransactionCoordinator"/>, which takes its producer ids from
+/// <see cref="NextProducerIdAsync"/>.</para>
 /// </remarks>
 public sealed class ProducerIdManager
 {

@@ -99,8 +99,17 @@ public sealed class Partition
 
     public long HighWatermark => Volatile.Read(ref _hw);
 
-    /// <summary>The last stable offset: the HW until transactions exist (issue 7).</summary>
-    public long LastStableOffset => HighWatermark;
+    /// <summary>
+    /// The last stable offset: min(first offset of the ongoing transactions and of the completed ones
+    /// whose marker is not yet below the HW, HW), never below the log start offset. READ_COMMITTED
+    /// readers see only offsets below it.
+    /// </summary>
+    public long LastStableOffset
+    {
+        get { lock (_lock) return LastStableOffsetLocked(); }
+    }
+
+    private long LastStableOffsetLocked() => Producers.LastStableOffset(_hw, Log.LogStartOffset);
 
     public ReplicaRole Role
     {
@@ -270,14 +279,14 @@ public sealed class Partition
     internal LeaderAppendOutcome AppendAsLeader(ReadOnlyMemory<byte> records, short acks, bool requireOneBatch)
     {
         // Look at the batches before taking the lock: the storage layer validates them fully (CRC, size).
-        var batches = new List<(long ProducerId, short Epoch, int FirstSeq, int LastSeq, bool Control)>(1);
+        var batches = new List<(long ProducerId, short Epoch, int FirstSeq, int LastSeq, bool Control, bool Transactional)>(1);
         try
         {
             var reader = new RecordBatchReader(records);
             while (reader.MoveNext())
             {
                 var b = reader.Current;
-                batches.Add((b.ProducerId, b.ProducerEpoch, b.BaseSequence, b.LastSequence, b.IsControl));
+                batches.Add((b.ProducerId, b.ProducerEpoch, b.BaseSequence, b.LastSequence, b.IsControl, b.IsTransactional));
             }
         }
         catch (ProtocolDecodeException e)
@@ -288,6 +297,8 @@ public sealed class Partition
         if (requireOneBatch && batches.Count != 1)
             return LeaderAppendOutcome.Failed(ErrorCode.InvalidRecord, $"produce v3+ must carry exactly one record batch per partition, not {batches.Count}");
         if (batches.Any(b => b.Control)) return LeaderAppendOutcome.Failed(ErrorCode.InvalidRecord, "clients may not produce control batches");
+        if (batches.Any(b => b.Transactional && (b.ProducerId < 0 || b.FirstSeq < 0)))
+            return LeaderAppendOutcome.Failed(ErrorCode.InvalidRecord, "a transactional batch needs a producer id and a sequence");
         var idempotent = batches.Where(b => b.ProducerId >= 0 && b.FirstSeq >= 0).ToList();
         if (idempotent.Count > 0 && batches.Count > 1)
             return LeaderAppendOutcome.Failed(ErrorCode.InvalidRecord, "an idempotent producer's append must hold exactly one batch");
@@ -301,7 +312,7 @@ public sealed class Partition
             if (idempotent.Count == 1)
             {
                 var b = idempotent[0];
-                var check = Producers.Check(b.ProducerId, b.Epoch, b.FirstSeq, b.LastSeq);
+                var check = Producers.Check(b.ProducerId, b.Epoch, b.FirstSeq, b.LastSeq, b.Transactional);
                 if (check.Verdict == ProducerStateTable.Verdict.Reject) return LeaderAppendOutcome.Failed(check.Error, check.Message);
                 if (check.Verdict == ProducerStateTable.Verdict.Duplicate)
                 {
@@ -332,7 +343,7 @@ public sealed class Partition
             {
                 var b = idempotent[0];
                 long timestamp = result.LogAppendTime >= 0 ? result.LogAppendTime : result.MaxTimestamp;
-                Producers.Record(b.ProducerId, b.Epoch, b.FirstSeq, b.LastSeq, result.FirstOffset, result.LastOffset, timestamp);
+                Producers.Record(b.ProducerId, b.Epoch, b.FirstSeq, b.LastSeq, result.FirstOffset, result.LastOffset, timestamp, b.Transactional);
             }
             MaybeIncrementHighWatermarkLocked(_clock.MonotonicMs);
             CompleteAckWaitersLocked();
@@ -390,6 +401,89 @@ public sealed class Partition
     internal void PruneAckWaiters()
     {
         lock (_lock) _ackWaiters.RemoveAll(w => w.Completion.Task.IsCompleted);
+    }
+
+    // ------------------------------------------------------------------ transactions
+
+    /// <summary>
+    /// Appends an end-transaction marker (a one-record control batch: COMMIT or ABORT, the coordinator
+    /// epoch, the producer's id and epoch) as leader, as the transaction coordinator asks through
+    /// WriteTxnMarkers: checks the role, min.insync.replicas (markers are written with acks=all),
+    /// the producer's epoch (INVALID_PRODUCER_EPOCH) and coordinator epoch
+    /// (TRANSACTION_COORDINATOR_FENCED), then appends and closes the producer's transaction. The caller
+    /// waits for the HW to pass the marker (<see cref="WaitForHighWatermark"/>).
+    /// </summary>
+    internal LeaderAppendOutcome AppendTxnMarker(long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    {
+        if (producerId < 0 || producerEpoch < 0)
+            return LeaderAppendOutcome.Failed(ErrorCode.InvalidRequest, $"invalid producer id {producerId} / epoch {producerEpoch} for a marker");
+        lock (_lock)
+        {
+            if (_role != ReplicaRole.Leader) return LeaderAppendOutcome.Failed(ErrorCode.NotLeaderOrFollower);
+            if (_isr.Length < MinInsyncReplicas)
+                return LeaderAppendOutcome.Failed(ErrorCode.NotEnoughReplicas,
+                    $"the ISR has {_isr.Length} member(s); min.insync.replicas is {MinInsyncReplicas}");
+            var (error, message) = Producers.CheckMarker(producerId, producerEpoch, coordinatorEpoch);
+            if (error != ErrorCode.None) return LeaderAppendOutcome.Failed(error, message);
+            var batch = EndTransactionMarker.BuildBatch(commit, coordinatorEpoch, producerId, producerEpoch, _clock.UnixTimeMs);
+            AppendResult result;
+            try
+            {
+                result = Log.AppendAsLeader(batch, _leaderEpoch);
+            }
+            catch (LogAppendException e)
+            {
+                return LeaderAppendOutcome.Failed(e.Error, e.Message);
+            }
+            catch (ObjectDisposedException)
+            {
+                return LeaderAppendOutcome.Failed(ErrorCode.NotLeaderOrFollower, "the log is closed");
+            }
+            catch (Exception e) when (e is StorageException or IOException)
+            {
+                _log($"{TopicPartition}: marker append failed: {e.Message}");
+                return LeaderAppendOutcome.Failed(ErrorCode.KafkaStorageError, e.Message);
+            }
+            long timestamp = result.LogAppendTime >= 0 ? result.LogAppendTime : result.MaxTimestamp;
+            Producers.RecordMarker(producerId, producerEpoch, coordinatorEpoch, commit, result.FirstOffset, timestamp);
+            MaybeIncrementHighWatermarkLocked(_clock.MonotonicMs);
+            CompleteAckWaitersLocked();
+            SignalWatchersLocked();
+            return new LeaderAppendOutcome(ErrorCode.None, null, result.FirstOffset, result.LastOffset, result.LogAppendTime, result.LogStartOffset);
+        }
+    }
+
+    /// <summary>
+    /// The aborted transactions a READ_COMMITTED fetch from <paramref name="fetchOffset"/> must carry
+    /// when its data ends before <paramref name="upperBoundOffset"/> (see <see cref="ProducerStateTable.AbortedTransactions"/>).
+    /// </summary>
+    public IReadOnlyList<(long ProducerId, long FirstOffset, long LastOffset)> AbortedTransactions(long fetchOffset, long upperBoundOffset)
+    {
+        lock (_lock)
+            return Producers.AbortedTransactions(fetchOffset, upperBoundOffset).Select(a => (a.ProducerId, a.FirstOffset, a.LastOffset)).ToList();
+    }
+
+    /// <summary>Producer ids with an open transaction here, by first offset.</summary>
+    public IReadOnlyList<(long ProducerId, long FirstOffset)> OngoingTransactions
+    {
+        get
+        {
+            lock (_lock)
+                return Producers.Snapshot().Where(p => p.CurrentTxnStartOffset >= 0).OrderBy(p => p.CurrentTxnStartOffset)
+                    .Select(p => (p.ProducerId, p.CurrentTxnStartOffset)).ToList();
+        }
+    }
+
+    /// <summary>Every producer this partition has state for (DescribeProducers), in producer id order.</summary>
+    internal List<ProducerStateTable.ProducerSnapshot> ActiveProducers()
+    {
+        lock (_lock) return Producers.Snapshot();
+    }
+
+    /// <summary>Drops aborted-index entries below the log start offset (after retention or DeleteRecords).</summary>
+    internal void PruneTransactionIndex()
+    {
+        lock (_lock) Producers.PruneAbortedBelow(Log.LogStartOffset);
     }
 
     // ------------------------------------------------------------------ watchers (fetch, DeleteRecords)

@@ -6,20 +6,42 @@ using Fjord.Storage;
 namespace Fjord.Broker.Replication;
 
 /// <summary>
-/// Idempotent-producer state of one partition: per producer id its epoch and the sequence ranges and
-/// offsets of its last <see cref="BatchesKept"/> batches (Kafka keeps 5: a producer has at most 5
-/// requests in flight per partition). Built by scanning the log when the partition is loaded or
-/// truncated, and kept current by every append, as leader or follower.
+/// Producer state of one partition: per producer id its epoch, the sequence ranges and offsets of its
+/// last <see cref="BatchesKept"/> batches (Kafka keeps 5: a producer has at most 5 requests in flight
+/// per partition), its coordinator epoch and its open transaction; and for the partition the
+/// ongoing transactions, the completed transactions whose marker is not yet below the high
+/// watermark, and the aborted-transaction index. Built by scanning the log when the partition is
+/// loaded or truncated, and kept current by every append, as leader or follower.
 /// </summary>
 /// <remarks>
-/// Rules (Kafka 2.5+, KIP-360): a batch whose epoch and sequence range equal one of the kept batches is
-/// a duplicate and is answered with that batch's offsets, nothing appended; an epoch older than the
-/// producer's is INVALID_PRODUCER_EPOCH; a newer epoch must start at sequence 0; in the same epoch the
-/// first sequence must follow the last one (Int32.MaxValue wraps to 0), else
+/// <para><b>Idempotence</b> (Kafka 2.5+, KIP-360): a batch whose epoch and sequence range equal one of
+/// the kept batches is a duplicate and is answered with that batch's offsets, nothing appended; an
+/// epoch older than the producer's is INVALID_PRODUCER_EPOCH (Kafka 2.7+ answers this in Produce at
+/// every version, never PRODUCER_FENCED); a newer epoch must start at sequence 0; in the same epoch
+/// the first sequence must follow the last one (Int32.MaxValue wraps to 0), else
 /// OUT_OF_ORDER_SEQUENCE_NUMBER; a producer id the partition has no state for is accepted at any
-/// sequence (its state may have gone with retention or DeleteRecords — never UNKNOWN_PRODUCER_ID).
-/// Control batches (transaction markers) only move the epoch. Not thread-safe: the owning
-/// <see cref="Partition"/> serialises access under its lock.
+/// sequence (its state may have gone with retention or DeleteRecords — never UNKNOWN_PRODUCER_ID).</para>
+/// <para><b>Transactions.</b> A transactional data batch opens a transaction of its producer at its
+/// first offset unless one is open already (the epoch does not matter: the coordinator closes a
+/// transaction before bumping the epoch). A non-transactional batch of a producer with an open
+/// transaction is INVALID_TXN_STATE. A control batch with an ABORT or COMMIT record (an end-transaction
+/// marker) closes the producer's transaction: the completed transaction spans [its first offset, the
+/// marker's offset] (a marker without an open transaction spans only itself); an ABORT adds
+/// (producer id, first offset, marker offset) to the aborted index. The marker sets the producer's
+/// coordinator epoch and raises (never lowers) its epoch, forgetting its sequences when the epoch
+/// changes. As leader, a marker whose epoch is older than the producer's is INVALID_PRODUCER_EPOCH and
+/// one whose coordinator epoch is older is TRANSACTION_COORDINATOR_FENCED (nothing appended); batches
+/// replicated from a leader or read from the log are applied as they are.</para>
+/// <para><b>Last stable offset.</b> The first unstable offset is the smallest first offset among the
+/// ongoing transactions and the completed ones whose marker is at or above the high watermark (so
+/// nothing of a transaction becomes visible to READ_COMMITTED readers before its marker is
+/// replicated); LSO = min(first unstable offset, HW), never below the log start offset.</para>
+/// <para><b>Aborted index</b>: in marker-offset order (markers are appended in offset order). Entries
+/// whose marker is below the log start offset are dropped by <see cref="PruneAbortedBelow"/>; a
+/// truncation rebuilds the whole table from the log. Not persisted: rebuilt on load by the same scan
+/// as the producer state (the log cleaner keeps transactional and control batches unchanged, so the
+/// scan sees every marker still in the log).</para>
+/// <para>Not thread-safe: the owning <see cref="Partition"/> serialises access under its lock.</para>
 /// </remarks>
 internal sealed class ProducerStateTable
 {
@@ -27,12 +49,40 @@ internal sealed class ProducerStateTable
 
     private readonly Dictionary<long, ProducerEntry> _producers = [];
 
+    /// <summary>Ongoing transactions as (first offset, producer id): the minimum is the earliest one.</summary>
+    private readonly SortedSet<(long FirstOffset, long ProducerId)> _ongoing = [];
+
+    /// <summary>Completed transactions whose marker may still be at or above the HW, in marker order.</summary>
+    private readonly Queue<(long FirstOffset, long MarkerOffset)> _unreplicated = new();
+
+    /// <summary>First offsets of <see cref="_unreplicated"/> (unique: each is a distinct batch's offset).</summary>
+    private readonly SortedSet<long> _unreplicatedFirstOffsets = [];
+
+    /// <summary>The aborted-transaction index, in marker order.</summary>
+    private readonly List<AbortedTxn> _aborted = [];
+
     internal readonly record struct BatchMetadata(int FirstSequence, int LastSequence, long FirstOffset, long LastOffset, long Timestamp);
+
+    /// <summary>An aborted transaction: its producer, first offset and the offset of its ABORT marker.</summary>
+    public readonly record struct AbortedTxn(long ProducerId, long FirstOffset, long LastOffset);
+
+    /// <summary>What DescribeProducers reports of one producer.</summary>
+    public readonly record struct ProducerSnapshot(long ProducerId, short Epoch, int LastSequence, long LastTimestamp, int CoordinatorEpoch,
+        long CurrentTxnStartOffset);
 
     internal sealed class ProducerEntry(short epoch)
     {
         public short Epoch { get; set; } = epoch;
         public List<BatchMetadata> Batches { get; } = new(BatchesKept);
+
+        /// <summary>Coordinator epoch of the last marker (-1 before any).</summary>
+        public int CoordinatorEpoch { get; set; } = -1;
+
+        /// <summary>First offset of the open transaction, -1 when none is open.</summary>
+        public long CurrentTxnFirstOffset { get; set; } = -1;
+
+        /// <summary>Timestamp of the last batch or marker (-1 before any).</summary>
+        public long LastTimestamp { get; set; } = -1;
     }
 
     internal enum Verdict { Append, Duplicate, Reject }
@@ -41,12 +91,25 @@ internal sealed class ProducerStateTable
 
     public int Count => _producers.Count;
 
+    public int OngoingCount => _ongoing.Count;
+
+    public int AbortedCount => _aborted.Count;
+
     public ProducerEntry? Get(long producerId) => _producers.GetValueOrDefault(producerId);
 
-    public void Clear() => _producers.Clear();
+    public void Clear()
+    {
+        _producers.Clear();
+        _ongoing.Clear();
+        _unreplicated.Clear();
+        _unreplicatedFirstOffsets.Clear();
+        _aborted.Clear();
+    }
+
+    // ------------------------------------------------------------------ checks (leader)
 
     /// <summary>Whether a client batch of <paramref name="producerId"/> may be appended (see the class remarks).</summary>
-    public CheckResult Check(long producerId, short epoch, int firstSequence, int lastSequence)
+    public CheckResult Check(long producerId, short epoch, int firstSequence, int lastSequence, bool isTransactional = false)
     {
         if (!_producers.TryGetValue(producerId, out var entry)) return new(Verdict.Append, ErrorCode.None, default, null);
         if (epoch == entry.Epoch)
@@ -58,34 +121,77 @@ internal sealed class ProducerStateTable
                 $"producer {producerId} has epoch {epoch}, older than the current epoch {entry.Epoch}");
         if (epoch > entry.Epoch)
         {
-            return firstSequence == 0
-                ? new(Verdict.Append, ErrorCode.None, default, null)
-                : new(Verdict.Reject, ErrorCode.OutOfOrderSequenceNumber, default,
+            if (firstSequence != 0)
+                return new(Verdict.Reject, ErrorCode.OutOfOrderSequenceNumber, default,
                     $"producer {producerId}: the first batch of the new epoch {epoch} has sequence {firstSequence}, not 0");
         }
-        int last = entry.Batches.Count > 0 ? entry.Batches[^1].LastSequence : RecordBatchLayout.NoSequence;
-        return InSequence(last, firstSequence)
-            ? new(Verdict.Append, ErrorCode.None, default, null)
-            : new(Verdict.Reject, ErrorCode.OutOfOrderSequenceNumber, default,
-                $"producer {producerId} epoch {epoch}: sequence {firstSequence} does not follow {last}");
+        else
+        {
+            int last = entry.Batches.Count > 0 ? entry.Batches[^1].LastSequence : RecordBatchLayout.NoSequence;
+            if (!InSequence(last, firstSequence))
+                return new(Verdict.Reject, ErrorCode.OutOfOrderSequenceNumber, default,
+                    $"producer {producerId} epoch {epoch}: sequence {firstSequence} does not follow {last}");
+        }
+        if (!isTransactional && entry.CurrentTxnFirstOffset >= 0)
+            return new(Verdict.Reject, ErrorCode.InvalidTxnState, default,
+                $"producer {producerId} has a transaction open since offset {entry.CurrentTxnFirstOffset}: a non-transactional write is not allowed");
+        return new(Verdict.Append, ErrorCode.None, default, null);
     }
 
     private static bool InSequence(int lastSequence, int nextSequence) =>
         (long)nextSequence == lastSequence + 1L || (nextSequence == 0 && lastSequence == int.MaxValue);
 
-    /// <summary>Records an appended data batch (a newer or different epoch forgets the older batches).</summary>
-    public void Record(long producerId, short epoch, int firstSequence, int lastSequence, long firstOffset, long lastOffset, long timestamp)
+    /// <summary>Whether the coordinator may end the transaction of <paramref name="producerId"/> (see the class remarks).</summary>
+    public (ErrorCode Error, string? Message) CheckMarker(long producerId, short epoch, int coordinatorEpoch)
+    {
+        if (!_producers.TryGetValue(producerId, out var entry)) return (ErrorCode.None, null);
+        if (epoch < entry.Epoch)
+            return (ErrorCode.InvalidProducerEpoch, $"marker for producer {producerId} has epoch {epoch}, older than the current epoch {entry.Epoch}");
+        if (coordinatorEpoch < entry.CoordinatorEpoch)
+            return (ErrorCode.TransactionCoordinatorFenced,
+                $"marker for producer {producerId} has coordinator epoch {coordinatorEpoch}, older than {entry.CoordinatorEpoch}");
+        return (ErrorCode.None, null);
+    }
+
+    // ------------------------------------------------------------------ updates
+
+    /// <summary>Records an appended data batch (a newer or different epoch forgets the older batches); a transactional one opens a transaction if none is open.</summary>
+    public void Record(long producerId, short epoch, int firstSequence, int lastSequence, long firstOffset, long lastOffset, long timestamp,
+        bool isTransactional = false)
     {
         var entry = EntryFor(producerId, epoch);
         entry.Batches.Add(new BatchMetadata(firstSequence, lastSequence, firstOffset, lastOffset, timestamp));
         if (entry.Batches.Count > BatchesKept) entry.Batches.RemoveAt(0);
+        entry.LastTimestamp = timestamp;
+        if (isTransactional && entry.CurrentTxnFirstOffset < 0)
+        {
+            entry.CurrentTxnFirstOffset = firstOffset;
+            _ongoing.Add((firstOffset, producerId));
+        }
     }
 
-    /// <summary>A control batch (transaction marker) of <paramref name="producerId"/>: only its epoch counts.</summary>
+    /// <summary>A control batch of <paramref name="producerId"/> that is not a transaction marker: only its epoch counts (raised, never lowered).</summary>
     public void RecordControl(long producerId, short epoch)
     {
         if (_producers.TryGetValue(producerId, out var entry) && epoch < entry.Epoch) return;
         EntryFor(producerId, epoch);
+    }
+
+    /// <summary>
+    /// An end-transaction marker of <paramref name="producerId"/> at <paramref name="markerOffset"/>:
+    /// closes its transaction (see the class remarks). Returns the completed transaction's first offset.
+    /// </summary>
+    public long RecordMarker(long producerId, short epoch, int coordinatorEpoch, bool commit, long markerOffset, long timestamp)
+    {
+        if (!_producers.TryGetValue(producerId, out var entry) || epoch >= entry.Epoch) entry = EntryFor(producerId, epoch);
+        long first = entry.CurrentTxnFirstOffset >= 0 ? entry.CurrentTxnFirstOffset : markerOffset;
+        if (entry.CurrentTxnFirstOffset >= 0) _ongoing.Remove((entry.CurrentTxnFirstOffset, producerId));
+        entry.CurrentTxnFirstOffset = -1;
+        entry.CoordinatorEpoch = coordinatorEpoch;
+        entry.LastTimestamp = timestamp;
+        if (_unreplicatedFirstOffsets.Add(first)) _unreplicated.Enqueue((first, markerOffset));
+        if (!commit) _aborted.Add(new AbortedTxn(producerId, first, markerOffset));
+        return first;
     }
 
     private ProducerEntry EntryFor(long producerId, short epoch)
@@ -103,6 +209,66 @@ internal sealed class ProducerStateTable
         return entry;
     }
 
+    // ------------------------------------------------------------------ queries
+
+    /// <summary>
+    /// The last stable offset for <paramref name="highWatermark"/>: min(first unstable offset, HW), at
+    /// least <paramref name="logStartOffset"/>. Forgets the completed transactions whose marker is now
+    /// below the HW (the HW never goes down without a rebuild).
+    /// </summary>
+    public long LastStableOffset(long highWatermark, long logStartOffset)
+    {
+        // Bounded by the queue's length; each round removes one entry.
+        while (_unreplicated.Count > 0 && _unreplicated.Peek().MarkerOffset < highWatermark)
+            _unreplicatedFirstOffsets.Remove(_unreplicated.Dequeue().FirstOffset);
+        long lso = highWatermark;
+        if (_ongoing.Count > 0) lso = Math.Min(lso, _ongoing.Min.FirstOffset);
+        if (_unreplicatedFirstOffsets.Count > 0) lso = Math.Min(lso, _unreplicatedFirstOffsets.Min);
+        return Math.Max(lso, logStartOffset);
+    }
+
+    /// <summary>
+    /// The aborted transactions a READ_COMMITTED fetch from <paramref name="fetchOffset"/> whose data ends
+    /// before <paramref name="upperBoundOffset"/> must carry: those whose marker is at or after the fetch
+    /// offset and whose first offset is below the bound, in marker order.
+    /// </summary>
+    public List<AbortedTxn> AbortedTransactions(long fetchOffset, long upperBoundOffset)
+    {
+        var result = new List<AbortedTxn>();
+        for (int i = FirstAbortedAtOrAfter(fetchOffset); i < _aborted.Count; i++)
+            if (_aborted[i].FirstOffset < upperBoundOffset) result.Add(_aborted[i]);
+        return result;
+    }
+
+    /// <summary>Index of the first aborted entry whose marker offset ≥ <paramref name="offset"/> (binary search: the list is in marker order).</summary>
+    private int FirstAbortedAtOrAfter(long offset)
+    {
+        int low = 0, high = _aborted.Count;
+        while (low < high)
+        {
+            int mid = (low + high) >>> 1;
+            if (_aborted[mid].LastOffset < offset) low = mid + 1;
+            else high = mid;
+        }
+        return low;
+    }
+
+    /// <summary>Drops the aborted entries whose marker is below <paramref name="logStartOffset"/> (retention, DeleteRecords). Returns how many.</summary>
+    public int PruneAbortedBelow(long logStartOffset)
+    {
+        int count = FirstAbortedAtOrAfter(logStartOffset);
+        if (count > 0) _aborted.RemoveRange(0, count);
+        return count;
+    }
+
+    /// <summary>Every producer this partition has state for, in producer id order.</summary>
+    public List<ProducerSnapshot> Snapshot() =>
+        _producers.OrderBy(p => p.Key).Select(p => new ProducerSnapshot(p.Key, p.Value.Epoch,
+            p.Value.Batches.Count > 0 ? p.Value.Batches[^1].LastSequence : RecordBatchLayout.NoSequence,
+            p.Value.LastTimestamp, p.Value.CoordinatorEpoch, p.Value.CurrentTxnFirstOffset)).ToList();
+
+    // ------------------------------------------------------------------ applying the log
+
     /// <summary>Applies every batch of <paramref name="batches"/> (already in a log, offsets assigned).</summary>
     public void ApplyAppended(ReadOnlyMemory<byte> batches)
     {
@@ -116,11 +282,34 @@ internal sealed class ProducerStateTable
         if (producerId < 0) return;
         if (batch.IsControl)
         {
-            RecordControl(producerId, batch.ProducerEpoch);
+            if (ReadMarker(batch) is { } marker)
+                RecordMarker(producerId, batch.ProducerEpoch, marker.CoordinatorEpoch, marker.IsCommit, batch.BaseOffset, batch.MaxTimestamp);
+            else
+                RecordControl(producerId, batch.ProducerEpoch);
             return;
         }
         if (batch.BaseSequence < 0) return;
-        Record(producerId, batch.ProducerEpoch, batch.BaseSequence, batch.LastSequence, batch.BaseOffset, batch.LastOffset, batch.MaxTimestamp);
+        Record(producerId, batch.ProducerEpoch, batch.BaseSequence, batch.LastSequence, batch.BaseOffset, batch.LastOffset, batch.MaxTimestamp,
+            batch.IsTransactional);
+    }
+
+    /// <summary>The end-transaction marker a control batch holds (its first record), or null when it holds another control record or cannot be read.</summary>
+    internal static EndTransactionMarker? ReadMarker(RecordBatch batch)
+    {
+        try
+        {
+            using var records = batch.OpenRecords(1 << 20);
+            foreach (var record in records)
+            {
+                var key = ControlRecordKey.Read(record.KeySpan);
+                if (key.Type is not (ControlRecordType.Abort or ControlRecordType.Commit)) return null;
+                return EndTransactionMarker.Read(key.Type, record.ValueSpan);
+            }
+        }
+        catch (ProtocolDecodeException)
+        {
+        }
+        return null;
     }
 
     /// <summary>
@@ -129,7 +318,7 @@ internal sealed class ProducerStateTable
     /// </summary>
     public long Rebuild(PartitionLog log, int chunkBytes = 1024 * 1024)
     {
-        _producers.Clear();
+        Clear();
         long offset = log.LogStartOffset;
         long end = log.LogEndOffset;
         long batches = 0;
@@ -164,6 +353,7 @@ internal sealed class ProducerStateTable
             if (next <= offset) break;
             offset = next;
         }
+        PruneAbortedBelow(log.LogStartOffset);
         return batches;
     }
 }

@@ -29,8 +29,9 @@ public sealed partial class ReplicaManager
     /// regions the caller sends (valid for file.delete.delay.ms even if segments are deleted).
     /// </summary>
     /// <remarks>
-    /// <para>Consumers (replica id -1) read only from the leader, up to the HW (READ_COMMITTED: the LSO,
-    /// the HW until transactions exist); followers (ReplicaId ≤ v14, ReplicaState.ReplicaId v15+) up
+    /// <para>Consumers (replica id -1) read only from the leader, up to the HW (READ_COMMITTED: up to the
+    /// LSO, with the aborted transactions overlapping the data returned, see
+    /// <see cref="Partition.LastStableOffset"/>); every answer carries the LSO (v4+); followers (ReplicaId ≤ v14, ReplicaState.ReplicaId v15+) up
     /// to the log end, and their fetch offset and log start offset update the leader's follower state
     /// (ISR expansion, HW). Replica id -2 (debug) reads to the log end without a follower state.</para>
     /// <para>Per partition: UNKNOWN_TOPIC_ID (v13+) / UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER
@@ -229,6 +230,8 @@ public sealed partial class ReplicaManager
             minOneBatch = false;
             remaining = Math.Max(0, remaining - read.TotalBytes);
         }
+        if (!context.ReadsToLogEnd && context.IsolationLevel == 1 && !read.IsEmpty)
+            data.AbortedTransactions = AbortedTransactionsFor(partition, request.FetchOffset, bound, read);
         slot.Read = read;
         return ErrorCode.None;
     }

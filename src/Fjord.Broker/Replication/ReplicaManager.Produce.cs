@@ -12,7 +12,10 @@ public sealed partial class ReplicaManager
     /// not lead it, with CurrentLeader), the batches (v3+: exactly one; CRC/format/max.message.bytes by the
     /// log; compressed batches as they are; no control batches), acks (0, 1, -1 else INVALID_REQUIRED_ACKS;
     /// -1 needs ISR ≥ min.insync.replicas before the append, NOT_ENOUGH_REPLICAS otherwise), the
-    /// idempotent-producer rules (<see cref="ProducerStateTable"/>). Answers base offset, log-append time
+    /// idempotent-producer and transaction rules (<see cref="ProducerStateTable"/>: an older epoch is
+    /// INVALID_PRODUCER_EPOCH at every version, a non-transactional batch of a producer with an open
+    /// transaction INVALID_TXN_STATE, a transactional batch without producer id or sequence
+    /// INVALID_RECORD; a transactional batch opens the producer's transaction). Answers base offset, log-append time
     /// (-1 under CreateTime) and log start offset. acks=-1 waits until the HW passes the last appended
     /// offset — NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR is then below min.insync.replicas,
     /// REQUEST_TIMED_OUT after TimeoutMs. For acks=0 the caller sends no answer.

@@ -368,6 +368,7 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
         foreach (var p in _partitions.Values)
         {
             p.PruneAckWaiters();
+            p.PruneTransactionIndex();
             if (p.MaybeShrinkIsr() is { } change) SendAlterPartition(p, change);
         }
     }

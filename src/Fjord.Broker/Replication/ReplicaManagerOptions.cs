@@ -35,6 +35,9 @@ public sealed record ReplicaManagerOptions
     /// A proposal still unanswered, or parked waiting for metadata, after this long is dropped and may be made again.</summary>
     public TimeSpan ControllerRequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a WriteTxnMarkers request waits for its markers to be committed (Kafka: request.timeout.ms).</summary>
+    public int TxnMarkerTimeoutMs { get; init; } = 30_000;
+
     /// <summary>min.insync.replicas when neither the topic nor the broker's dynamic config sets it.</summary>
     public int DefaultMinInsyncReplicas { get; init; } = 1;
 
@@ -54,6 +57,7 @@ public sealed record ReplicaManagerOptions
         Check(ReplicaFetchResponseMaxBytes >= 0, "replica.fetch.response.max.bytes", ReplicaFetchResponseMaxBytes);
         Check(ReplicaFetchVersion is >= 12 and <= 18, "replica fetch version (12-18)", ReplicaFetchVersion);
         Check(AlterPartitionVersion is >= 2 and <= 3, "AlterPartition version (2-3)", AlterPartitionVersion);
+        Check(TxnMarkerTimeoutMs >= 0, "transaction marker timeout", TxnMarkerTimeoutMs);
         Check(DefaultMinInsyncReplicas >= 1, "min.insync.replicas", DefaultMinInsyncReplicas);
         Check(ControllerRequestTimeout > TimeSpan.Zero, "controller request timeout", ControllerRequestTimeout);
         return this;

@@ -1,6 +1,8 @@
 using Fjord.Broker;
 using Fjord.Broker.Apis;
 using Fjord.Broker.FetchSessions;
+using Fjord.Broker.Groups;
+using Fjord.Broker.Transactions;
 using Fjord.Broker.Replication;
 using Fjord.Metadata;
 using Fjord.Network;
@@ -17,7 +19,8 @@ namespace Fjord.Server.Node;
 public static class BrokerApiRegistry
 {
     public static ApiHandlerRegistry Create(ReplicaManager replicas, BrokerMetadataApis apis, AdminForwarding forwarding,
-        ProducerIdManager producerIds, IControllerChannel controller, FetchSessionCache sessions, Func<MetadataImage> image)
+        ProducerIdManager producerIds, IControllerChannel controller, FetchSessionCache sessions, Func<MetadataImage> image,
+        GroupCoordinator? groups = null, TransactionCoordinator? transactions = null)
     {
         var registry = new ApiHandlerRegistry();
         // Data plane. Produce v0-2 and Fetch v0-3 carry the old message formats (magic 0/1), which
@@ -38,9 +41,17 @@ public static class BrokerApiRegistry
         registry.Register<DeleteRecordsRequest>(0, short.MaxValue, async (ctx, request) =>
             ApiResponse.Of(await replicas.DeleteRecordsAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
         registry.Register<DescribeLogDirsRequest>(0, short.MaxValue, (ctx, request) => Answer(replicas.DescribeLogDirs(request, ctx.ApiVersion)));
+        // Transaction markers from the transaction coordinator; v2 (KIP-890 TransactionVersion) is not served.
+        registry.Register<WriteTxnMarkersRequest>(0, 1, async (ctx, request) =>
+            ApiResponse.Of(await replicas.WriteTxnMarkersAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
+        registry.Register<DescribeProducersRequest>(0, 0, (ctx, request) => Answer(replicas.DescribeProducers(request, ctx.ApiVersion)));
         // v6 exists in the schema but Kafka marks it unstable: not advertised.
+        // A transactional id goes to the transaction coordinator; without one, a plain producer id.
         registry.Register<InitProducerIdRequest>(0, 5, async (ctx, request) =>
-            ApiResponse.Of(await producerIds.InitProducerIdAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
+            ApiResponse.Of(request.TransactionalId is not null && transactions is not null
+                ? await transactions.InitProducerIdAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)
+                : await producerIds.InitProducerIdAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
+        if (transactions is not null) RegisterTransactions(registry, transactions);
 
         // Answered from the metadata image.
         registry.Register<MetadataRequest>(0, short.MaxValue, async (ctx, request) =>
@@ -66,7 +77,10 @@ public static class BrokerApiRegistry
         foreach (var key in AdminForwarding.ApiKeys)
             registry.Register(key, 0, short.MaxValue, async (ctx, request) =>
                 ApiResponse.Of(await forwarding.ForwardAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
-        registry.Register<FindCoordinatorRequest>(0, short.MaxValue, (ctx, request) => Answer(NoCoordinator(request, ctx.ApiVersion)));
+        if (groups is null)
+            registry.Register<FindCoordinatorRequest>(0, short.MaxValue, (ctx, request) => Answer(NoCoordinator(request, ctx.ApiVersion)));
+        else
+            RegisterGroups(registry, groups);
         registry.Register<DescribeQuorumRequest>(0, short.MaxValue, async (ctx, request) =>
             ApiResponse.Of(await controller.SendAsync<DescribeQuorumResponse>(request, ctx.ApiVersion, forwarding.ForwardingTimeout, ctx.ConnectionClosed)
                 .ConfigureAwait(false)));
@@ -74,6 +88,58 @@ public static class BrokerApiRegistry
     }
 
     private static ValueTask<ApiResponse> Answer(IKafkaMessage response) => ValueTask.FromResult(ApiResponse.Of(response));
+
+    /// <summary>
+    /// The transaction coordinator's APIs (<see cref="TransactionCoordinator"/>): AddPartitionsToTxn
+    /// v0-4 (v4: broker batches), AddOffsetsToTxn v0-4, EndTxn v0-4 (v5's per-transaction epoch bump
+    /// belongs to transaction version 2, not served), DescribeTransactions v0, ListTransactions v0-1.
+    /// </summary>
+    private static void RegisterTransactions(ApiHandlerRegistry registry, TransactionCoordinator transactions)
+    {
+        registry.Register<AddPartitionsToTxnRequest>(0, 4, async (ctx, request) =>
+            ApiResponse.Of(await transactions.AddPartitionsToTxnAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
+        registry.Register<AddOffsetsToTxnRequest>(0, 4, async (ctx, request) =>
+            ApiResponse.Of(await transactions.AddOffsetsToTxnAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
+        registry.Register<EndTxnRequest>(0, 4, async (ctx, request) =>
+            ApiResponse.Of(await transactions.EndTxnAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
+        registry.Register<DescribeTransactionsRequest>(0, 0, (ctx, request) => Answer(transactions.DescribeTransactions(request, ctx.ApiVersion)));
+        registry.Register<ListTransactionsRequest>(0, 1, (ctx, request) => Answer(transactions.ListTransactions(request, ctx.ApiVersion)));
+    }
+
+    /// <summary>
+    /// The classic group coordinator's APIs (<see cref="GroupCoordinator"/>): FindCoordinator v0-6
+    /// (GROUP keys; TRANSACTION keys through <see cref="GroupCoordinator.TransactionLocator"/>),
+    /// JoinGroup v0-9, SyncGroup v0-5, Heartbeat v0-4, LeaveGroup v0-5, OffsetCommit v0-9 (v10 needs
+    /// topic ids the clients of today do not send; not advertised), OffsetFetch v0-9, OffsetDelete v0,
+    /// ListGroups v0-5, DescribeGroups v0-5, DeleteGroups v0-2, TxnOffsetCommit v0-4.
+    /// </summary>
+    private static void RegisterGroups(ApiHandlerRegistry registry, GroupCoordinator groups)
+    {
+        static string Host(RequestContext ctx) => "/" + ctx.ClientAddress.Address;
+        registry.Register<FindCoordinatorRequest>(0, 6, (ctx, request) => Answer(groups.FindCoordinator(request, ctx.ApiVersion, ctx.ListenerName)));
+        registry.Register<JoinGroupRequest>(0, 9, async (ctx, request) =>
+            ApiResponse.Of(await groups.JoinGroupAsync(request, ctx.ApiVersion, ctx.ClientId ?? "", Host(ctx)).ConfigureAwait(false)));
+        registry.Register<SyncGroupRequest>(0, 5, async (ctx, request) =>
+            ApiResponse.Of(await groups.SyncGroupAsync(request, ctx.ApiVersion).ConfigureAwait(false)));
+        registry.Register<HeartbeatRequest>(0, 4, (ctx, request) => Answer(groups.Heartbeat(request, ctx.ApiVersion)));
+        registry.Register<LeaveGroupRequest>(0, 5, (ctx, request) => Answer(groups.LeaveGroup(request, ctx.ApiVersion)));
+        registry.Register<OffsetCommitRequest>(0, 9, async (ctx, request) =>
+            ApiResponse.Of(await groups.OffsetCommitAsync(request, ctx.ApiVersion).ConfigureAwait(false)));
+        registry.Register<OffsetFetchRequest>(0, 9, (ctx, request) => Answer(groups.OffsetFetch(request, ctx.ApiVersion)));
+        // v5 (KIP-890 transaction version 2) is not served.
+        registry.Register<TxnOffsetCommitRequest>(0, 4, async (ctx, request) =>
+            ApiResponse.Of(await groups.TxnOffsetCommitAsync(request, ctx.ApiVersion).ConfigureAwait(false)));
+        registry.Register<OffsetDeleteRequest>(0, 0, async (ctx, request) =>
+            ApiResponse.Of(await groups.OffsetDeleteAsync(request, ctx.ApiVersion).ConfigureAwait(false)));
+        registry.Register<ListGroupsRequest>(0, 5, (ctx, request) => Answer(groups.ListGroups(request, ctx.ApiVersion)));
+        registry.Register<DescribeGroupsRequest>(0, 5, (ctx, request) => Answer(groups.DescribeGroups(request, ctx.ApiVersion)));
+        registry.Register<DeleteGroupsRequest>(0, 2, async (ctx, request) =>
+            ApiResponse.Of(await groups.DeleteGroupsAsync(request, ctx.ApiVersion).ConfigureAwait(false)));
+        // KIP-848 consumer groups (Fjord.Broker.Groups.Consumer through GroupShard).
+        registry.Register<ConsumerGroupHeartbeatRequest>(0, 1, async (ctx, request) =>
+            ApiResponse.Of(await groups.ConsumerGroupHeartbeatAsync(request, ctx.ApiVersion, ctx.ClientId ?? "", Host(ctx)).ConfigureAwait(false)));
+        registry.Register<ConsumerGroupDescribeRequest>(0, 1, (ctx, request) => Answer(groups.ConsumerGroupDescribe(request, ctx.ApiVersion)));
+    }
 
     /// <summary>The lowest Produce version really served (message format 2); lower ones are only advertised.</summary>
     public const short MinServedProduceVersion = 3;

@@ -66,7 +66,7 @@ public sealed class BrokerMetadataPump : IDisposable
     }
 
     /// <summary>Whether the publisher given to <see cref="InstallWhenCaughtUp"/> was installed.</summary>
-    public bool PendingInstalled => _installed;
+    public bool DeferredPublisherInstalled => _installed;
 
     private sealed record PendingInstall(IMetadataPublisher Publisher, Func<long> CatchUpOffset);
 

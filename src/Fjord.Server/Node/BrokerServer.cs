@@ -3,6 +3,9 @@ using System.Net;
 using System.Net.Sockets;
 using Fjord.Broker.Apis;
 using Fjord.Broker.FetchSessions;
+using Fjord.Broker.Coordinator;
+using Fjord.Broker.Groups;
+using Fjord.Broker.Transactions;
 using Fjord.Broker.Lifecycle;
 using Fjord.Broker.Replication;
 using Fjord.Common;
@@ -56,6 +59,10 @@ public sealed class BrokerServer : IAsyncDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _stop;
     private Task _watcher = Task.CompletedTask;
+    private GroupCoordinator? _groups;
+    private TransactionCoordinator? _transactions;
+    private CoordinatorRuntime<TransactionStateShard>? _transactionRuntime;
+    private InterBrokerChannel? _interBroker;
 
     private BrokerServer(ServerConfig config, string clusterId, Action<string> output, ControllerServer? controller, MetadataObserver? observer,
         BrokerMetadataPump pump, LogManager logs, NetworkControllerChannel controllerChannel, NetworkReplicaFetchClient fetchClient,
@@ -84,6 +91,12 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public ReplicaManager Replicas => _replicas;
     public BrokerMetadataApis Apis { get; }
+
+    /// <summary>The classic group coordinator (<c>__consumer_offsets</c>).</summary>
+    public GroupCoordinator? Groups => _groups;
+
+    /// <summary>The transaction coordinator (its state: the <c>__transaction_state</c> partitions this broker leads).</summary>
+    public TransactionCoordinator? Transactions => _transactions;
     public BrokerLifecycleManager Lifecycle => _lifecycle;
 
     /// <summary>The broker's current metadata image.</summary>
@@ -162,7 +175,31 @@ public sealed class BrokerServer : IAsyncDisposable
             // Not before the image is at least as new as this incarnation's registration: see
             // BrokerMetadataPump.InstallWhenCaughtUp (the lifecycle manager is created below).
             BrokerLifecycleManager? lifecycleForPump = null;
-            pump.InstallWhenCaughtUp(replicas, () => lifecycleForPump?.BrokerEpoch ?? -1);
+            // The group coordinator follows leadership of __consumer_offsets: after the replica manager.
+            var groups = new GroupCoordinator(GroupCoordinatorConfig.FromProperties(config.Originals, config.OffsetsTopicReplicationFactor),
+                replicas, channel, () => cache.Current, SystemClock.Instance, output);
+            disposables.Push(groups);
+            // The transaction coordinator follows leadership of __transaction_state the same way; its
+            // markers go to partition leaders in process (this broker) or over the inter-broker listener.
+            Func<CancellationToken, Task<long>>? nextProducerId = null;
+            var interBroker = new InterBrokerChannel(config.NodeId, config.InterBrokerListenerName, () => cache.Current, log: trace);
+            disposables.Push(interBroker);
+            CoordinatorRuntime<TransactionStateShard>? transactionRuntime = null;
+            var transactions = new TransactionCoordinator(TransactionCoordinatorOptions.FromProperties(config.Originals),
+                new RuntimeTransactionLogAppender(() => transactionRuntime),
+                new TxnMarkerSender(config.NodeId, () => cache.Current, replicas, interBroker.WriteTxnMarkersAsync, output),
+                ct => nextProducerId is null ? Task.FromResult(-1L) : nextProducerId(ct), SystemClock.Instance,
+                tp => cache.Current.Topics.Topic(tp.Topic)?.Partition(tp.Partition) is not null, output);
+            disposables.Push(transactions);
+            transactionRuntime = new CoordinatorRuntime<TransactionStateShard>(
+                TransactionStateShard.RuntimeOptions(transactions.Options.TransactionStateLogPartitions, config.TransactionStateLogReplicationFactor,
+                    config.TransactionStateLogMinIsr),
+                replicas, channel, () => cache.Current, (partition, epoch) => new TransactionStateShard(transactions, partition, epoch),
+                SystemClock.Instance, output);
+            disposables.Push(transactionRuntime);
+            groups.TransactionLocator = transactionRuntime;
+            pump.InstallWhenCaughtUp(new Fjord.Broker.Coordinator.ChainedPublisher(replicas, groups.Runtime, transactionRuntime),
+                () => lifecycleForPump?.BrokerEpoch ?? -1);
 
             var apis = new BrokerMetadataApis(new BrokerApiOptions
             {
@@ -176,8 +213,10 @@ public sealed class BrokerServer : IAsyncDisposable
 
             BrokerLifecycleManager? lifecycle = null;
             var producerIds = new ProducerIdManager(config.NodeId, () => lifecycle?.BrokerEpoch ?? -1, channel);
+            nextProducerId = producerIds.NextProducerIdAsync;
+            transactions.Start();
             var registry = BrokerApiRegistry.Create(replicas, apis, new AdminForwarding(channel), producerIds, channel,
-                new FetchSessionCache(), () => cache.Current);
+                new FetchSessionCache(), () => cache.Current, groups, transactions);
 
             var clientListeners = config.Listeners.Where(l => !config.ControllerListenerNames.Contains(l.Name)).ToList();
             var network = new KafkaServer(
@@ -211,7 +250,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 Listeners = advertised,
                 LogDirs = [.. config.LogDirs.Select(d => storage.Directories[Path.TrimEndingDirectorySeparator(Path.GetFullPath(d))].DirectoryId!.Value)],
                 HeartbeatIntervalMs = config.BrokerHeartbeatIntervalMs,
-            }, channel, () => pump.PendingInstalled ? pump.AppliedOffset : -1); // caught up only once the replicas follow the image
+            }, channel, () => pump.DeferredPublisherInstalled ? pump.AppliedOffset : -1); // caught up only once the replicas follow the image
             disposables.Push(lifecycle);
             lifecycleForPump = lifecycle;
 
@@ -219,6 +258,10 @@ public sealed class BrokerServer : IAsyncDisposable
                 network, lifecycle, apis);
             output($"fjord broker {config.NodeId}: listening on {string.Join(", ", advertised.Select(a => $"{a.Name}://{a.Host}:{a.Port}"))} (cluster {storage.ClusterId})");
             lifecycle.Start();
+            server._groups = groups;
+            server._transactions = transactions;
+            server._transactionRuntime = transactionRuntime;
+            server._interBroker = interBroker;
             server._watcher = Task.Run(server.WatchAsync);
             return server;
         }
@@ -299,6 +342,10 @@ public sealed class BrokerServer : IAsyncDisposable
                     : $"fjord broker {NodeId}: controlled shutdown not confirmed in time; stopping anyway");
             }
             await _network.StopAsync().ConfigureAwait(false);
+            _groups?.Dispose();
+            _transactionRuntime?.Dispose();
+            if (_transactions is not null) await _transactions.DisposeAsync().ConfigureAwait(false);
+            if (_interBroker is not null) await _interBroker.DisposeAsync().ConfigureAwait(false);
             await _replicas.StopAsync().ConfigureAwait(false);
             await _lifecycle.DisposeAsync().ConfigureAwait(false);
             await _fetchClient.DisposeAsync().ConfigureAwait(false);

@@ -6,7 +6,8 @@ internal static class ClientScripts
     /// <summary>
     /// <c>produce.py BOOTSTRAP TOPIC COUNT PARTITIONS RATE ACKED_FILE</c>: an idempotent producer
     /// (acks=all) sends COUNT records round-robin to explicit partitions, value <c>p&lt;partition&gt;-&lt;seq&gt;</c>
-    /// (seq increasing per partition), at RATE records/s (0: unpaced). Every delivery callback without
+    /// (seq increasing per partition), at RATE records/s (0: unpaced), never more than 10,000 unacknowledged
+    /// (so a stall stretches the stream instead of leaving it all in flight). Every delivery callback without
     /// error is written as <c>partition offset value unix-ms</c> to ACKED_FILE. Prints <c>progress …</c> every
     /// 100 ms and a final <c>done acked= failed= remaining= fatal= seconds= gaps=</c> line, gaps being
     /// the longest pause between two acknowledgements of each partition (ms) after the first one.
@@ -36,7 +37,7 @@ internal static class ClientScripts
                       'message.timeout.ms': 120000, 'linger.ms': 5, 'retry.backoff.ms': 50,
                       'topic.metadata.refresh.interval.ms': 1000, 'socket.timeout.ms': 5000,
                       'reconnect.backoff.max.ms': 500, 'error_cb': on_error})
-        start = time.time(); last = 0
+        start = time.time(); last = 0; window = 10000
         for i in range(count):
             part = i % parts
             v = 'p%d-%d' % (part, i // parts)
@@ -46,6 +47,8 @@ internal static class ClientScripts
                 except BufferError:
                     p.poll(0.01)
             p.poll(0)
+            while i + 1 - acked - failed > window and not fatal:
+                p.poll(0.01)
             if rate > 0:
                 ahead = (i + 1) / rate - (time.time() - start)
                 if ahead > 0: p.poll(ahead)

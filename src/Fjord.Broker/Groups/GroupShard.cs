@@ -1,0 +1,1173 @@
+using Fjord.Broker.Coordinator;
+using Fjord.Common;
+using Fjord.Protocol.Messages;
+
+namespace Fjord.Broker.Groups;
+
+/// <summary>The answer to a JoinGroup.</summary>
+public sealed record JoinResult(ErrorCode Error, string MemberId, int Generation, string? ProtocolType, string? ProtocolName, string LeaderId,
+    IReadOnlyList<(string MemberId, string? InstanceId, byte[] Metadata)> Members, bool SkipAssignment = false)
+{
+    public static JoinResult Failed(ErrorCode error, string memberId = "") => new(error, memberId, -1, null, null, "", []);
+}
+
+/// <summary>The answer to a SyncGroup.</summary>
+public sealed record SyncResult(ErrorCode Error, string? ProtocolType, string? ProtocolName, byte[] Assignment)
+{
+    public static SyncResult Failed(ErrorCode error) => new(error, null, null, []);
+}
+
+/// <summary>A JoinGroup, version-independent.</summary>
+/// <param name="RequireKnownMemberId">v4+: an unknown member first gets MEMBER_ID_REQUIRED with its id.</param>
+/// <param name="SupportsSkipAssignment">v9+: a static leader rejoining a stable group gets the members with SkipAssignment.</param>
+public sealed record JoinParams(string GroupId, string MemberId, string? InstanceId, string ClientId, string ClientHost, int SessionTimeoutMs,
+    int RebalanceTimeoutMs, string ProtocolType, IReadOnlyList<(string Name, byte[] Metadata)> Protocols, bool RequireKnownMemberId,
+    bool SupportsSkipAssignment = false);
+
+/// <summary>One partition's offset to commit.</summary>
+public sealed record OffsetToCommit(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata);
+
+/// <summary>One partition's committed offset as OffsetFetch answers it (-1 and "" when none).</summary>
+public sealed record FetchedOffset(string Topic, int Partition, long Offset, int LeaderEpoch, string Metadata, ErrorCode Error);
+
+/// <summary>A group as DescribeGroups and ListGroups see it.</summary>
+public sealed record GroupSummary(string GroupId, string State, string ProtocolType, string Protocol,
+    IReadOnlyList<(string MemberId, string? InstanceId, string ClientId, string ClientHost, byte[] Metadata, byte[] Assignment)> Members);
+
+/// <summary>
+/// The classic group coordinator of one <c>__consumer_offsets</c> partition: groups, members,
+/// rebalances and committed offsets (Kafka's GroupCoordinator + GroupMetadataManager semantics),
+/// persisted as GroupMetadata/OffsetCommit records.
+/// </summary>
+/// <remarks>
+/// <para><b>Threads.</b> Every public method takes <c>lock (this)</c> (the runtime's context lock is
+/// this object); timer callbacks take it too and do nothing once unloaded. Records are appended
+/// under the lock (so the log order is the state order) and answers given when they are committed.</para>
+/// <para><b>State vs log.</b> Offsets are applied to memory only after their records are committed
+/// (a failed commit changes nothing). Group metadata is written when the leader's SyncGroup arrives
+/// (and for an emptied group, a static member's replacement, a deletion); members joining or leaving
+/// change memory at once, as in Kafka, and a failed group write fails the waiting SyncGroups and
+/// starts a new rebalance.</para>
+/// <para><b>Timers.</b> One per member (session; a member waiting in a join or sync is kept alive),
+/// one per pending member id (MEMBER_ID_REQUIRED, session timeout), one per rebalance (the initial
+/// delay, then the rebalance timeout), one retention check per shard.</para>
+/// </remarks>
+public sealed partial class GroupShard : ICoordinatorShard
+{
+    private readonly GroupCoordinatorConfig _config;
+    private readonly ICoordinatorTimer _timer;
+    private readonly Func<long> _nowMs;
+    private readonly Func<IReadOnlyList<CoordinatorRecord>, CoordinatorBatchProducer?, Task<ErrorCode>> _append;
+    private readonly Action<string> _log;
+    private readonly Dictionary<string, ClassicGroup> _groups = new(StringComparer.Ordinal);
+    /// <summary>
+    /// Transactional offset commits not yet ended by a marker, per producer id, in log order. An entry
+    /// is added when its record is appended (TxnOffsetCommit) or replayed, removed when its append
+    /// fails, and applied (COMMIT) or dropped (ABORT) by <see cref="CompleteTransaction"/>. While a
+    /// partition of a group has one, OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT.
+    /// </summary>
+    private readonly Dictionary<long, List<PendingTxnOffset>> _pendingTxnOffsets = [];
+
+    private sealed record PendingTxnOffset(string Group, string Topic, int Partition, CommittedOffset? Offset);
+    private readonly TimerSlot _retention = new();
+    private bool _active;
+
+    /// <param name="config">Timeouts, delays, retention.</param>
+    /// <param name="timer">Sessions, rebalance delays, retention checks.</param>
+    /// <param name="nowMs">Wall-clock ms (commit timestamps, retention).</param>
+    /// <param name="append">Appends records (called under this shard's lock); completes when committed or failed.</param>
+    /// <param name="log">Notable events.</param>
+    public GroupShard(GroupCoordinatorConfig config, ICoordinatorTimer timer, Func<long> nowMs,
+        Func<IReadOnlyList<CoordinatorRecord>, CoordinatorBatchProducer?, Task<ErrorCode>> append, Action<string>? log = null)
+    {
+        _config = config ?? throw new ArgumentNullException(nameof(config));
+        _timer = timer ?? throw new ArgumentNullException(nameof(timer));
+        _nowMs = nowMs ?? throw new ArgumentNullException(nameof(nowMs));
+        _append = append ?? throw new ArgumentNullException(nameof(append));
+        _log = log ?? (_ => { });
+    }
+
+    /// <summary>Whether the shard serves (loaded and not unloaded).</summary>
+    public bool IsActive
+    {
+        get { lock (this) return _active; }
+    }
+
+    /// <summary>A copy of a group's state for tests and tools (null when unknown).</summary>
+    public ClassicGroup? Group(string groupId)
+    {
+        lock (this) return _groups.GetValueOrDefault(groupId);
+    }
+
+    // ================================================================== ICoordinatorShard
+
+    public void Replay(long offset, long producerId, short producerEpoch, ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value)
+    {
+        lock (this)
+        {
+            short type = GroupRecords.KeyVersion(key.Span);
+            switch (type)
+            {
+                case 0 or 1:
+                {
+                    var k = GroupRecords.ReadOffsetKey(key);
+                    CommittedOffset? v = value is { } bytes ? GroupRecords.ReadOffsetValue(bytes) : null;
+                    if (producerId >= 0)
+                    {
+                        AddPending(producerId, new PendingTxnOffset(k.Group, k.Topic, k.Partition, v));
+                        return;
+                    }
+                    ApplyOffset(k.Group, k.Topic, k.Partition, v);
+                    return;
+                }
+                case 2:
+                {
+                    var k = GroupRecords.ReadGroupKey(key);
+                    if (value is not { } bytes)
+                    {
+                        if (_groups.TryGetValue(k.Group, out var old))
+                        {
+                            if (old.Offsets.Count == 0) _groups.Remove(k.Group);
+                            else
+                            {
+                                var fresh = new ClassicGroup(k.Group, old.CurrentStateTimestamp);
+                                foreach (var (tp, o) in old.Offsets) fresh.Offsets[tp] = o;
+                                _groups[k.Group] = fresh;
+                            }
+                        }
+                        return;
+                    }
+                    var v = GroupRecords.ReadGroupValue(bytes);
+                    var group = GetOrCreate(k.Group);
+                    group.Members.Clear();
+                    group.StaticMembers.Clear();
+                    group.ProtocolType = v.ProtocolType.Length == 0 ? null : v.ProtocolType;
+                    group.Generation = v.Generation;
+                    group.ProtocolName = v.Protocol;
+                    group.LeaderId = v.Leader;
+                    if (v.CurrentStateTimestamp >= 0) group.CurrentStateTimestamp = v.CurrentStateTimestamp;
+                    foreach (var m in v.Members)
+                    {
+                        var member = new ClassicMember
+                        {
+                            MemberId = m.MemberId,
+                            InstanceId = m.GroupInstanceId,
+                            ClientId = m.ClientId,
+                            ClientHost = m.ClientHost,
+                            SessionTimeoutMs = m.SessionTimeout,
+                            RebalanceTimeoutMs = m.RebalanceTimeout > 0 ? m.RebalanceTimeout : m.SessionTimeout,
+                            ProtocolType = v.ProtocolType,
+                            Protocols = [(v.Protocol ?? "", m.Subscription)],
+                            Assignment = m.Assignment,
+                        };
+                        group.Members[member.MemberId] = member;
+                        if (member.InstanceId is { } iid) group.StaticMembers[iid] = member.MemberId;
+                    }
+                    group.State = group.Members.Count == 0 ? ClassicGroupState.Empty : ClassicGroupState.Stable;
+                    return;
+                }
+                case >= Consumer.ConsumerGroupRecord.GroupMetadataType and <= Consumer.ConsumerGroupRecord.CurrentMemberAssignmentType:
+                    ReplayConsumerRecord(key, value); // KIP-848 consumer group records (GroupShard.Consumer.cs)
+                    return;
+                default:
+                    return; // other record types (share groups, streams groups…): not served
+            }
+        }
+    }
+
+    public void ReplayEndTransaction(long producerId, bool commit) => CompleteTransaction(producerId, commit);
+
+    /// <summary>
+    /// A transaction of <paramref name="producerId"/> ended: its transactional offset commits are
+    /// applied (commit) or dropped (abort). Called at load for markers, and by the transaction
+    /// machinery once markers are written to this partition.
+    /// </summary>
+    public void CompleteTransaction(long producerId, bool commit)
+    {
+        lock (this)
+        {
+            if (!_pendingTxnOffsets.Remove(producerId, out var list) || !commit) return;
+            foreach (var (group, topic, partition, offset) in list) ApplyOffset(group, topic, partition, offset);
+        }
+    }
+
+    private void AddPending(long producerId, PendingTxnOffset entry)
+    {
+        if (!_pendingTxnOffsets.TryGetValue(producerId, out var list)) _pendingTxnOffsets[producerId] = list = [];
+        list.Add(entry);
+    }
+
+    /// <summary>Whether a transactional commit of (group, topic, partition) awaits its marker (call under the lock).</summary>
+    private bool HasPendingTxnOffset(string groupId, string topic, int partition)
+    {
+        foreach (var list in _pendingTxnOffsets.Values)
+            foreach (var e in list)
+                if (e.Partition == partition && e.Group == groupId && e.Topic == topic) return true;
+        return false;
+    }
+
+    /// <summary>How many transactional offset commits await a marker (tests and tools).</summary>
+    public int PendingTransactionalOffsets
+    {
+        get { lock (this) return _pendingTxnOffsets.Values.Sum(l => l.Count); }
+    }
+
+    public void OnLoaded()
+    {
+        lock (this)
+        {
+            _active = true;
+            foreach (var group in _groups.Values)
+                foreach (var member in group.Members.Values)
+                    ScheduleSession(group, member, member.SessionTimeoutMs);
+            ScheduleRetention();
+            OnConsumerLoaded();
+        }
+    }
+
+    public void OnUnloaded()
+    {
+        lock (this)
+        {
+            _active = false;
+            _retention.Cancel();
+            foreach (var group in _groups.Values)
+            {
+                group.JoinTimer.Cancel();
+                foreach (var pending in group.PendingMembers.Values) pending.Cancel();
+                foreach (var member in group.Members.Values)
+                {
+                    member.Session.Cancel();
+                    member.JoinWaiter?.TrySetResult(JoinResult.Failed(ErrorCode.NotCoordinator, member.MemberId));
+                    member.SyncWaiter?.TrySetResult(SyncResult.Failed(ErrorCode.NotCoordinator));
+                    member.JoinWaiter = null;
+                    member.SyncWaiter = null;
+                }
+            }
+            _groups.Clear();
+            _pendingTxnOffsets.Clear();
+            OnConsumerUnloaded();
+        }
+    }
+
+    private ClassicGroup GetOrCreate(string groupId)
+    {
+        if (!_groups.TryGetValue(groupId, out var group)) _groups[groupId] = group = new ClassicGroup(groupId, _nowMs());
+        return group;
+    }
+
+    private void ApplyOffset(string groupId, string topic, int partition, CommittedOffset? offset)
+    {
+        if (offset is null)
+        {
+            if (_groups.TryGetValue(groupId, out var g))
+            {
+                g.Offsets.Remove((topic, partition));
+                if (g.Is(ClassicGroupState.Empty) && g.Offsets.Count == 0 && g.Generation == 0 && g.ProtocolType is null) _groups.Remove(groupId);
+            }
+            return;
+        }
+        GetOrCreate(groupId).Offsets[(topic, partition)] = offset;
+    }
+
+    // ================================================================== JoinGroup
+
+    public Task<JoinResult> JoinAsync(JoinParams p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        lock (this)
+        {
+            if (!_active) return Task.FromResult(JoinResult.Failed(ErrorCode.NotCoordinator, p.MemberId));
+            if (p.GroupId.Length == 0) return Task.FromResult(JoinResult.Failed(ErrorCode.InvalidGroupId, p.MemberId));
+            if (_consumer.Contains(p.GroupId)) return Task.FromResult(JoinResult.Failed(ErrorCode.GroupIdNotFound, p.MemberId)); // a consumer (KIP-848) group holds the id
+            if (p.SessionTimeoutMs < _config.GroupMinSessionTimeoutMs || p.SessionTimeoutMs > _config.GroupMaxSessionTimeoutMs)
+                return Task.FromResult(JoinResult.Failed(ErrorCode.InvalidSessionTimeout, p.MemberId));
+            bool unknown = p.MemberId.Length == 0;
+            if (!_groups.TryGetValue(p.GroupId, out var group))
+            {
+                if (!unknown) return Task.FromResult(JoinResult.Failed(ErrorCode.UnknownMemberId, p.MemberId));
+                group = GetOrCreate(p.GroupId);
+            }
+            bool isMember = !unknown && (group.Members.ContainsKey(p.MemberId) || group.PendingMembers.ContainsKey(p.MemberId));
+            bool isStatic = p.InstanceId is { } i && group.StaticMembers.ContainsKey(i);
+            if (!isMember && !isStatic && group.Members.Count + group.PendingMembers.Count >= _config.GroupMaxSize)
+                return Task.FromResult(JoinResult.Failed(ErrorCode.GroupMaxSizeReached, p.MemberId));
+            return unknown ? JoinUnknown(group, p) : JoinKnown(group, p);
+        }
+    }
+
+    private Task<JoinResult> JoinUnknown(ClassicGroup group, JoinParams p)
+    {
+        if (group.Is(ClassicGroupState.Dead)) return Task.FromResult(JoinResult.Failed(ErrorCode.CoordinatorNotAvailable));
+        if (!group.SupportsProtocols(p.ProtocolType, p.Protocols)) return Task.FromResult(JoinResult.Failed(ErrorCode.InconsistentGroupProtocol));
+        string newId = $"{p.InstanceId ?? p.ClientId}-{Guid.NewGuid()}";
+        if (p.InstanceId is { } iid)
+        {
+            if (group.StaticMembers.TryGetValue(iid, out var oldId) && group.Members.TryGetValue(oldId, out var old))
+                return ReplaceStaticMember(group, old, newId, p);
+            return AddMemberAndRebalance(group, newId, p);
+        }
+        if (p.RequireKnownMemberId)
+        {
+            var slot = new TimerSlot();
+            group.PendingMembers[newId] = slot;
+            slot.Set(_timer.Schedule(p.SessionTimeoutMs, () => ExpirePending(group, newId, slot)));
+            return Task.FromResult(JoinResult.Failed(ErrorCode.MemberIdRequired, newId));
+        }
+        return AddMemberAndRebalance(group, newId, p);
+    }
+
+    private Task<JoinResult> JoinKnown(ClassicGroup group, JoinParams p)
+    {
+        if (group.PendingMembers.Remove(p.MemberId, out var pendingSlot))
+        {
+            pendingSlot.Cancel();
+            if (!group.SupportsProtocols(p.ProtocolType, p.Protocols)) return Task.FromResult(JoinResult.Failed(ErrorCode.InconsistentGroupProtocol, p.MemberId));
+            return AddMemberAndRebalance(group, p.MemberId, p);
+        }
+        if (group.Is(ClassicGroupState.Dead)) return Task.FromResult(JoinResult.Failed(ErrorCode.CoordinatorNotAvailable, p.MemberId));
+        if (!group.SupportsProtocols(p.ProtocolType, p.Protocols)) return Task.FromResult(JoinResult.Failed(ErrorCode.InconsistentGroupProtocol, p.MemberId));
+        if (p.InstanceId is { } iid && group.StaticMembers.TryGetValue(iid, out var mapped) && mapped != p.MemberId)
+            return Task.FromResult(JoinResult.Failed(ErrorCode.FencedInstanceId, p.MemberId));
+        if (!group.Members.TryGetValue(p.MemberId, out var member)) return Task.FromResult(JoinResult.Failed(ErrorCode.UnknownMemberId, p.MemberId));
+        switch (group.State)
+        {
+            case ClassicGroupState.PreparingRebalance:
+                return UpdateMemberAndRebalance(group, member, p);
+            case ClassicGroupState.CompletingRebalance:
+                if (member.Matches(p.Protocols))
+                {
+                    ScheduleSession(group, member, member.SessionTimeoutMs);
+                    return Task.FromResult(CurrentGeneration(group, member, includeMembers: group.LeaderId == member.MemberId));
+                }
+                return UpdateMemberAndRebalance(group, member, p);
+            case ClassicGroupState.Stable:
+                if (group.LeaderId != member.MemberId && member.Matches(p.Protocols))
+                {
+                    ScheduleSession(group, member, member.SessionTimeoutMs);
+                    return Task.FromResult(CurrentGeneration(group, member, includeMembers: false));
+                }
+                return UpdateMemberAndRebalance(group, member, p);
+            default:
+                return Task.FromResult(JoinResult.Failed(ErrorCode.UnknownMemberId, p.MemberId));
+        }
+    }
+
+    private static JoinResult CurrentGeneration(ClassicGroup group, ClassicMember member, bool includeMembers, bool skipAssignment = false) =>
+        new(ErrorCode.None, member.MemberId, group.Generation, group.ProtocolType, group.ProtocolName, group.LeaderId ?? "",
+            includeMembers ? MemberList(group) : [], skipAssignment);
+
+    private static List<(string, string?, byte[])> MemberList(ClassicGroup group) =>
+        [.. group.Members.Values.Select(m => (m.MemberId, m.InstanceId, m.MetadataFor(group.ProtocolName)))];
+
+    private Task<JoinResult> AddMemberAndRebalance(ClassicGroup group, string memberId, JoinParams p)
+    {
+        var member = new ClassicMember
+        {
+            MemberId = memberId,
+            InstanceId = p.InstanceId,
+            ClientId = p.ClientId,
+            ClientHost = p.ClientHost,
+            SessionTimeoutMs = p.SessionTimeoutMs,
+            RebalanceTimeoutMs = p.RebalanceTimeoutMs > 0 ? p.RebalanceTimeoutMs : p.SessionTimeoutMs,
+            ProtocolType = p.ProtocolType,
+            Protocols = [.. p.Protocols],
+            IsNew = true,
+            JoinWaiter = new TaskCompletionSource<JoinResult>(TaskCreationOptions.RunContinuationsAsynchronously),
+        };
+        if (group.Members.Count == 0) group.ProtocolType = p.ProtocolType;
+        group.Members[memberId] = member;
+        if (p.InstanceId is { } iid) group.StaticMembers[iid] = memberId;
+        group.NewMemberAdded = true;
+        var task = member.JoinWaiter.Task;
+        ScheduleSession(group, member, _config.NewMemberJoinTimeoutMs);
+        MaybePrepareRebalance(group, $"member {memberId} joined");
+        TryCompleteJoin(group);
+        return task;
+    }
+
+    private Task<JoinResult> UpdateMemberAndRebalance(ClassicGroup group, ClassicMember member, JoinParams p)
+    {
+        member.Protocols = [.. p.Protocols];
+        member.ClientId = p.ClientId;
+        member.ClientHost = p.ClientHost;
+        member.SessionTimeoutMs = p.SessionTimeoutMs;
+        member.RebalanceTimeoutMs = p.RebalanceTimeoutMs > 0 ? p.RebalanceTimeoutMs : p.SessionTimeoutMs;
+        member.JoinWaiter?.TrySetResult(JoinResult.Failed(ErrorCode.RebalanceInProgress, member.MemberId));
+        member.JoinWaiter = new TaskCompletionSource<JoinResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = member.JoinWaiter.Task;
+        ScheduleSession(group, member, member.SessionTimeoutMs);
+        MaybePrepareRebalance(group, $"member {member.MemberId} rejoined");
+        TryCompleteJoin(group);
+        return task;
+    }
+
+    /// <summary>A static member came back with a new member id: the old id is fenced, the member keeps its place.</summary>
+    private Task<JoinResult> ReplaceStaticMember(ClassicGroup group, ClassicMember member, string newId, JoinParams p)
+    {
+        string oldId = member.MemberId;
+        member.JoinWaiter?.TrySetResult(JoinResult.Failed(ErrorCode.FencedInstanceId, oldId));
+        member.SyncWaiter?.TrySetResult(SyncResult.Failed(ErrorCode.FencedInstanceId));
+        member.JoinWaiter = null;
+        member.SyncWaiter = null;
+        group.Members.Remove(oldId);
+        member.MemberId = newId;
+        group.Members[newId] = member;
+        group.StaticMembers[p.InstanceId!] = newId;
+        bool isLeader = group.LeaderId == oldId;
+        if (isLeader) group.LeaderId = newId;
+        if (group.Is(ClassicGroupState.Stable) && member.Matches(p.Protocols) && (!isLeader || p.SupportsSkipAssignment))
+        {
+            ScheduleSession(group, member, member.SessionTimeoutMs);
+            var write = _append([GroupRecord(group, null)], null);
+            int generation = group.Generation;
+            return Finish();
+
+            async Task<JoinResult> Finish()
+            {
+                var error = MapGroupWriteError(await write.ConfigureAwait(false));
+                lock (this)
+                {
+                    if (error != ErrorCode.None) return JoinResult.Failed(error, newId);
+                    if (!group.Members.TryGetValue(newId, out var m) || group.Generation != generation)
+                        return JoinResult.Failed(ErrorCode.RebalanceInProgress, newId);
+                    return CurrentGeneration(group, m, includeMembers: isLeader, skipAssignment: isLeader);
+                }
+            }
+        }
+        return UpdateMemberAndRebalance(group, member, p);
+    }
+
+    private void ExpirePending(ClassicGroup group, string memberId, TimerSlot slot)
+    {
+        lock (this)
+        {
+            if (!_active || !group.PendingMembers.TryGetValue(memberId, out var current) || current != slot) return;
+            group.PendingMembers.Remove(memberId);
+            if (group.Is(ClassicGroupState.PreparingRebalance)) TryCompleteJoin(group);
+        }
+    }
+
+    // ================================================================== rebalances
+
+    private void MaybePrepareRebalance(ClassicGroup group, string reason)
+    {
+        if (group.State is ClassicGroupState.Stable or ClassicGroupState.CompletingRebalance or ClassicGroupState.Empty)
+            PrepareRebalance(group, reason);
+    }
+
+    private void PrepareRebalance(ClassicGroup group, string reason)
+    {
+        if (group.Is(ClassicGroupState.CompletingRebalance)) ResetAndPropagateAssignmentError(group, ErrorCode.RebalanceInProgress);
+        bool initial = group.Is(ClassicGroupState.Empty);
+        group.TransitionTo(ClassicGroupState.PreparingRebalance, _nowMs());
+        int rebalanceTimeout = group.MaxRebalanceTimeoutMs;
+        _log($"group {group.GroupId}: preparing to rebalance (generation {group.Generation}): {reason}");
+        if (initial && _config.GroupInitialRebalanceDelayMs > 0)
+        {
+            group.InInitialDelay = true;
+            group.NewMemberAdded = false;
+            int delay = Math.Min(_config.GroupInitialRebalanceDelayMs, rebalanceTimeout);
+            ScheduleInitialDelay(group, delay, Math.Max(rebalanceTimeout - delay, 0));
+        }
+        else
+        {
+            group.InInitialDelay = false;
+            group.JoinTimer.Set(_timer.Schedule(rebalanceTimeout, () => JoinDeadline(group)));
+            TryCompleteJoin(group); // e.g. the last member left: nobody to wait for
+        }
+    }
+
+    private void ScheduleInitialDelay(ClassicGroup group, int delay, int remaining)
+    {
+        TimerSlot slot = group.JoinTimer;
+        ITimerHandle? handle = null;
+        handle = _timer.Schedule(delay, () =>
+        {
+            lock (this)
+            {
+                if (!_active || !IsCurrent(group) || !group.Is(ClassicGroupState.PreparingRebalance) || !group.InInitialDelay) return;
+                if (group.NewMemberAdded && remaining > 0)
+                {
+                    group.NewMemberAdded = false;
+                    int next = Math.Min(_config.GroupInitialRebalanceDelayMs, remaining);
+                    ScheduleInitialDelay(group, next, Math.Max(remaining - _config.GroupInitialRebalanceDelayMs, 0));
+                    return;
+                }
+                group.InInitialDelay = false;
+                CompleteJoin(group);
+            }
+        });
+        slot.Set(handle);
+    }
+
+    private void JoinDeadline(ClassicGroup group)
+    {
+        lock (this)
+        {
+            if (!_active || !IsCurrent(group) || !group.Is(ClassicGroupState.PreparingRebalance) || group.InInitialDelay) return;
+            CompleteJoin(group);
+        }
+    }
+
+    private bool IsCurrent(ClassicGroup group) => _groups.GetValueOrDefault(group.GroupId) == group;
+
+    private void TryCompleteJoin(ClassicGroup group)
+    {
+        if (group.Is(ClassicGroupState.PreparingRebalance) && !group.InInitialDelay && group.AllMembersJoined) CompleteJoin(group);
+    }
+
+    /// <summary>Kafka's onCompleteJoin: members that did not rejoin are removed, the next generation starts.</summary>
+    private void CompleteJoin(ClassicGroup group)
+    {
+        group.JoinTimer.Cancel();
+        foreach (var member in group.Members.Values.Where(m => m.JoinWaiter is null).ToList())
+        {
+            _log($"group {group.GroupId}: member {member.MemberId} removed: it did not rejoin in time");
+            RemoveMember(group, member, ErrorCode.UnknownMemberId);
+        }
+        if (group.Is(ClassicGroupState.Dead)) return;
+        group.Generation++;
+        long now = _nowMs();
+        if (group.Members.Count == 0)
+        {
+            group.ProtocolName = null;
+            group.LeaderId = null;
+            group.TransitionTo(ClassicGroupState.Empty, now);
+            _log($"group {group.GroupId}: generation {group.Generation} with no members");
+            var write = _append([GroupRecord(group, null)], null);
+            _ = LogFailure(write, group.GroupId);
+            return;
+        }
+        group.ProtocolName = group.SelectProtocol();
+        if (group.LeaderId is null || !group.Members.ContainsKey(group.LeaderId)) group.LeaderId = group.Members.Values.First().MemberId;
+        group.TransitionTo(ClassicGroupState.CompletingRebalance, now);
+        _log($"group {group.GroupId}: generation {group.Generation} ({group.ProtocolName}) with {group.Members.Count} member(s), leader {group.LeaderId}");
+        foreach (var member in group.Members.Values)
+        {
+            var waiter = member.JoinWaiter;
+            member.JoinWaiter = null;
+            member.IsNew = false;
+            waiter?.TrySetResult(CurrentGeneration(group, member, includeMembers: member.MemberId == group.LeaderId));
+            ScheduleSession(group, member, member.SessionTimeoutMs);
+        }
+    }
+
+    private async Task LogFailure(Task<ErrorCode> write, string groupId)
+    {
+        var error = await write.ConfigureAwait(false);
+        if (error != ErrorCode.None) _log($"group {groupId}: writing its metadata failed: {error}");
+    }
+
+    private static void ResetAndPropagateAssignmentError(ClassicGroup group, ErrorCode error)
+    {
+        foreach (var member in group.Members.Values)
+        {
+            member.Assignment = [];
+            member.SyncWaiter?.TrySetResult(SyncResult.Failed(error));
+            member.SyncWaiter = null;
+        }
+    }
+
+    private void RemoveMember(ClassicGroup group, ClassicMember member, ErrorCode waiterError)
+    {
+        member.Session.Cancel();
+        group.Members.Remove(member.MemberId);
+        if (member.InstanceId is { } iid && group.StaticMembers.GetValueOrDefault(iid) == member.MemberId) group.StaticMembers.Remove(iid);
+        member.JoinWaiter?.TrySetResult(JoinResult.Failed(waiterError, member.MemberId));
+        member.SyncWaiter?.TrySetResult(SyncResult.Failed(waiterError));
+        member.JoinWaiter = null;
+        member.SyncWaiter = null;
+    }
+
+    /// <summary>After members left (leave, expiry): a new rebalance, or the current one may now complete.</summary>
+    private void MembersLeft(ClassicGroup group, string reason)
+    {
+        switch (group.State)
+        {
+            case ClassicGroupState.Stable or ClassicGroupState.CompletingRebalance:
+                PrepareRebalance(group, reason);
+                break;
+            case ClassicGroupState.PreparingRebalance:
+                TryCompleteJoin(group);
+                break;
+        }
+    }
+
+    private void ScheduleSession(ClassicGroup group, ClassicMember member, int timeoutMs)
+    {
+        member.Session.Set(_timer.Schedule(timeoutMs, () => SessionExpired(group, member)));
+    }
+
+    private void SessionExpired(ClassicGroup group, ClassicMember member)
+    {
+        lock (this)
+        {
+            if (!_active || !IsCurrent(group) || group.Members.GetValueOrDefault(member.MemberId) != member) return;
+            if (member.JoinWaiter is not null || member.SyncWaiter is not null)
+            {
+                // Kafka's shouldKeepAlive: a member waiting in a join or sync is bounded by the rebalance instead.
+                ScheduleSession(group, member, member.SessionTimeoutMs);
+                return;
+            }
+            _log($"group {group.GroupId}: member {member.MemberId} session expired");
+            RemoveMember(group, member, ErrorCode.UnknownMemberId);
+            MembersLeft(group, $"member {member.MemberId} session expired");
+        }
+    }
+
+    // ================================================================== SyncGroup, Heartbeat, LeaveGroup
+
+    public Task<SyncResult> SyncAsync(string groupId, int generation, string memberId, string? instanceId, string? protocolType, string? protocolName,
+        IReadOnlyDictionary<string, byte[]> assignments)
+    {
+        ArgumentNullException.ThrowIfNull(assignments);
+        lock (this)
+        {
+            if (!_active) return Task.FromResult(SyncResult.Failed(ErrorCode.NotCoordinator));
+            if (!_groups.TryGetValue(groupId, out var group)) return Task.FromResult(SyncResult.Failed(ErrorCode.UnknownMemberId));
+            if (group.Is(ClassicGroupState.Dead)) return Task.FromResult(SyncResult.Failed(ErrorCode.CoordinatorNotAvailable));
+            var error = ValidateMember(group, memberId, instanceId, generation, out var member);
+            if (error != ErrorCode.None) return Task.FromResult(SyncResult.Failed(error));
+            if ((protocolType is not null && protocolType != group.ProtocolType) || (protocolName is not null && protocolName != group.ProtocolName))
+                return Task.FromResult(SyncResult.Failed(ErrorCode.InconsistentGroupProtocol));
+            switch (group.State)
+            {
+                case ClassicGroupState.PreparingRebalance:
+                    return Task.FromResult(SyncResult.Failed(ErrorCode.RebalanceInProgress));
+                case ClassicGroupState.Stable:
+                    ScheduleSession(group, member!, member!.SessionTimeoutMs);
+                    return Task.FromResult(new SyncResult(ErrorCode.None, group.ProtocolType, group.ProtocolName, member.Assignment));
+                case ClassicGroupState.CompletingRebalance:
+                    break;
+                default:
+                    return Task.FromResult(SyncResult.Failed(ErrorCode.UnknownMemberId));
+            }
+            member!.SyncWaiter?.TrySetResult(SyncResult.Failed(ErrorCode.RebalanceInProgress));
+            member.SyncWaiter = new TaskCompletionSource<SyncResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            ScheduleSession(group, member, member.SessionTimeoutMs);
+            var task = member.SyncWaiter.Task;
+            if (group.LeaderId == memberId)
+            {
+                var chosen = group.Members.Keys.ToDictionary(id => id, id => assignments.GetValueOrDefault(id) ?? [], StringComparer.Ordinal);
+                int gen = group.Generation;
+                var write = _append([GroupRecord(group, chosen)], null);
+                _ = AfterAssignmentWritten(group, gen, chosen, write);
+            }
+            return task;
+        }
+    }
+
+    private async Task AfterAssignmentWritten(ClassicGroup group, int generation, Dictionary<string, byte[]> assignments, Task<ErrorCode> write)
+    {
+        var error = MapGroupWriteError(await write.ConfigureAwait(false));
+        lock (this)
+        {
+            if (!_active || !IsCurrent(group) || !group.Is(ClassicGroupState.CompletingRebalance) || group.Generation != generation) return;
+            if (error != ErrorCode.None)
+            {
+                _log($"group {group.GroupId}: storing generation {generation} failed: {error}");
+                ResetAndPropagateAssignmentError(group, error);
+                PrepareRebalance(group, $"storing the assignment failed: {error}");
+                return;
+            }
+            foreach (var member in group.Members.Values)
+            {
+                member.Assignment = assignments.GetValueOrDefault(member.MemberId) ?? [];
+                member.SyncWaiter?.TrySetResult(new SyncResult(ErrorCode.None, group.ProtocolType, group.ProtocolName, member.Assignment));
+                member.SyncWaiter = null;
+                ScheduleSession(group, member, member.SessionTimeoutMs);
+            }
+            group.TransitionTo(ClassicGroupState.Stable, _nowMs());
+            _log($"group {group.GroupId}: generation {generation} is stable");
+        }
+    }
+
+    /// <summary>FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION (Kafka's validateCurrentMember).</summary>
+    private static ErrorCode ValidateMember(ClassicGroup group, string memberId, string? instanceId, int generation, out ClassicMember? member)
+    {
+        member = null;
+        if (instanceId is not null && group.StaticMembers.TryGetValue(instanceId, out var mapped) && mapped != memberId) return ErrorCode.FencedInstanceId;
+        if (!group.Members.TryGetValue(memberId, out member)) return ErrorCode.UnknownMemberId;
+        if (generation != group.Generation) return ErrorCode.IllegalGeneration;
+        return ErrorCode.None;
+    }
+
+    public ErrorCode Heartbeat(string groupId, int generation, string memberId, string? instanceId)
+    {
+        lock (this)
+        {
+            if (!_active) return ErrorCode.NotCoordinator;
+            if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.UnknownMemberId;
+            if (group.Is(ClassicGroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
+            if (group.Is(ClassicGroupState.Empty)) return ErrorCode.UnknownMemberId;
+            var error = ValidateMember(group, memberId, instanceId, generation, out var member);
+            if (error != ErrorCode.None) return error;
+            ScheduleSession(group, member!, member!.SessionTimeoutMs);
+            return group.Is(ClassicGroupState.PreparingRebalance) ? ErrorCode.RebalanceInProgress : ErrorCode.None;
+        }
+    }
+
+    /// <summary>LeaveGroup: the top-level error and each member's.</summary>
+    public (ErrorCode Error, List<(string MemberId, string? InstanceId, ErrorCode Error)> Members) Leave(string groupId,
+        IReadOnlyList<(string MemberId, string? InstanceId)> members)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        lock (this)
+        {
+            if (!_active) return (ErrorCode.NotCoordinator, []);
+            if (!_groups.TryGetValue(groupId, out var group))
+                return (ErrorCode.None, [.. members.Select(m => (m.MemberId, m.InstanceId, ErrorCode.UnknownMemberId))]);
+            if (group.Is(ClassicGroupState.Dead)) return (ErrorCode.CoordinatorNotAvailable, []);
+            var results = new List<(string, string?, ErrorCode)>();
+            bool changed = false;
+            foreach (var (memberId, instanceId) in members)
+            {
+                ErrorCode error;
+                if (instanceId is not null)
+                {
+                    if (!group.StaticMembers.TryGetValue(instanceId, out var mapped) || !group.Members.TryGetValue(mapped, out var member))
+                        error = ErrorCode.UnknownMemberId;
+                    else if (memberId.Length > 0 && memberId != mapped) error = ErrorCode.FencedInstanceId;
+                    else
+                    {
+                        RemoveMember(group, member, ErrorCode.UnknownMemberId);
+                        changed = true;
+                        error = ErrorCode.None;
+                    }
+                }
+                else if (group.PendingMembers.Remove(memberId, out var slot))
+                {
+                    slot.Cancel();
+                    changed = true;
+                    error = ErrorCode.None;
+                }
+                else if (group.Members.TryGetValue(memberId, out var member))
+                {
+                    RemoveMember(group, member, ErrorCode.UnknownMemberId);
+                    changed = true;
+                    error = ErrorCode.None;
+                }
+                else error = ErrorCode.UnknownMemberId;
+                results.Add((memberId, instanceId, error));
+            }
+            if (changed) MembersLeft(group, "members left the group");
+            return (ErrorCode.None, results);
+        }
+    }
+
+    // ================================================================== offsets
+
+    /// <summary>OffsetCommit: each partition's error once the records are committed (or failed).</summary>
+    public Task<Dictionary<(string Topic, int Partition), ErrorCode>> CommitOffsetsAsync(string groupId, int generation, string memberId,
+        string? instanceId, long retentionMs, IReadOnlyList<OffsetToCommit> offsets)
+    {
+        ArgumentNullException.ThrowIfNull(offsets);
+        Dictionary<(string, int), ErrorCode> All(ErrorCode e)
+        {
+            var d = new Dictionary<(string, int), ErrorCode>();
+            foreach (var o in offsets) d[(o.Topic, o.Partition)] = e;
+            return d;
+        }
+        lock (this)
+        {
+            if (!_active) return Task.FromResult(All(ErrorCode.NotCoordinator));
+            if (groupId.Length == 0) return Task.FromResult(All(ErrorCode.InvalidGroupId));
+            ClassicGroup? group;
+            ErrorCode error;
+            if (_consumer.Contains(groupId))
+            {
+                // KIP-848 group: the generation field is the member epoch (v9+); the offsets live in the id's holder entry.
+                error = _consumer.ValidateOffsetCommit(groupId, memberId, generation);
+                group = _groups.GetValueOrDefault(groupId) ?? new ClassicGroup(groupId, _nowMs());
+            }
+            else
+            {
+                if (!_groups.TryGetValue(groupId, out group))
+                {
+                    if (generation >= 0) return Task.FromResult(All(ErrorCode.IllegalGeneration));
+                    group = GetOrCreate(groupId);
+                }
+                error = ValidateCommit(group, generation, memberId, instanceId);
+            }
+            if (error != ErrorCode.None) return Task.FromResult(All(error));
+            var results = new Dictionary<(string, int), ErrorCode>();
+            var records = new List<CoordinatorRecord>();
+            var applied = new List<((string, int) Tp, CommittedOffset Offset)>();
+            long now = _nowMs();
+            foreach (var o in offsets)
+            {
+                string metadata = o.Metadata ?? "";
+                if (System.Text.Encoding.UTF8.GetByteCount(metadata) > _config.OffsetMetadataMaxBytes)
+                {
+                    results[(o.Topic, o.Partition)] = ErrorCode.OffsetMetadataTooLarge;
+                    continue;
+                }
+                var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, metadata, now, retentionMs >= 0 ? now + retentionMs : null);
+                records.Add(GroupRecords.Offset(groupId, o.Topic, o.Partition, committed));
+                applied.Add(((o.Topic, o.Partition), committed));
+            }
+            var write = _append(records, null);
+            return Finish();
+
+            async Task<Dictionary<(string, int), ErrorCode>> Finish()
+            {
+                var e = MapOffsetWriteError(await write.ConfigureAwait(false));
+                lock (this)
+                {
+                    if (e == ErrorCode.None && _active)
+                    {
+                        var target = _groups.GetValueOrDefault(groupId);
+                        if (target is null) _groups[groupId] = target = group;
+                        foreach (var (tp, committed) in applied) target.Offsets[tp] = committed;
+                    }
+                    foreach (var (tp, _) in applied) results[tp] = e;
+                    return results;
+                }
+            }
+        }
+    }
+
+    private ErrorCode ValidateCommit(ClassicGroup group, int generation, string memberId, string? instanceId)
+    {
+        if (group.Is(ClassicGroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
+        if (generation >= 0 || memberId.Length > 0 || instanceId is not null)
+        {
+            var error = ValidateMember(group, memberId, instanceId, generation, out var member);
+            if (error != ErrorCode.None) return error;
+            if (group.Is(ClassicGroupState.CompletingRebalance)) return ErrorCode.RebalanceInProgress;
+            ScheduleSession(group, member!, member!.SessionTimeoutMs);
+            return ErrorCode.None;
+        }
+        return group.Is(ClassicGroupState.Empty) ? ErrorCode.None : ErrorCode.UnknownMemberId;
+    }
+
+    /// <summary>
+    /// TxnOffsetCommit: writes the offsets as one transactional batch of <paramref name="producerId"/>
+    /// / <paramref name="producerEpoch"/>; they stay pending until the transaction's marker reaches this
+    /// partition (<see cref="CompleteTransaction"/>): COMMIT makes them the group's committed offsets,
+    /// ABORT drops them. Validation (Kafka's rules for a transactional commit): an unknown group is
+    /// accepted only without a generation (ILLEGAL_GENERATION otherwise); with a generation, member id
+    /// or instance id (v3+) the member must exist (UNKNOWN_MEMBER_ID), not be fenced
+    /// (FENCED_INSTANCE_ID) and be in the group's generation (ILLEGAL_GENERATION); without any, the
+    /// commit is accepted whatever the group's state (v0-2 clients send none); a rebalance in
+    /// progress does not refuse it. Each partition's error once the batch is committed or failed: the
+    /// produce error mapped as for OffsetCommit, except the producer's own errors
+    /// (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, INVALID_TXN_STATE…), which pass through.
+    /// </summary>
+    public Task<Dictionary<(string Topic, int Partition), ErrorCode>> CommitTransactionalOffsetsAsync(string groupId, long producerId, short producerEpoch,
+        int generation, string memberId, string? instanceId, IReadOnlyList<OffsetToCommit> offsets)
+    {
+        ArgumentNullException.ThrowIfNull(offsets);
+        Dictionary<(string, int), ErrorCode> All(ErrorCode e)
+        {
+            var d = new Dictionary<(string, int), ErrorCode>();
+            foreach (var o in offsets) d[(o.Topic, o.Partition)] = e;
+            return d;
+        }
+        lock (this)
+        {
+            if (!_active) return Task.FromResult(All(ErrorCode.NotCoordinator));
+            if (groupId.Length == 0) return Task.FromResult(All(ErrorCode.InvalidGroupId));
+            if (producerId < 0 || producerEpoch < 0) return Task.FromResult(All(ErrorCode.InvalidRequest));
+            if (_consumer.Contains(groupId))
+            {
+                // KIP-848 group: the generation field is the member epoch; a transactional commit with a
+                // stale epoch is ILLEGAL_GENERATION (Kafka), not STALE_MEMBER_EPOCH.
+                var error = _consumer.ValidateOffsetCommit(groupId, memberId, generation);
+                if (error == ErrorCode.StaleMemberEpoch) error = ErrorCode.IllegalGeneration;
+                if (error != ErrorCode.None) return Task.FromResult(All(error));
+            }
+            else if (_groups.TryGetValue(groupId, out var group))
+            {
+                if (group.Is(ClassicGroupState.Dead)) return Task.FromResult(All(ErrorCode.CoordinatorNotAvailable));
+                if (generation >= 0 || memberId.Length > 0 || instanceId is not null)
+                {
+                    var error = ValidateMember(group, memberId, instanceId, generation, out var member);
+                    if (error != ErrorCode.None) return Task.FromResult(All(error));
+                    ScheduleSession(group, member!, member!.SessionTimeoutMs);
+                }
+            }
+            else if (generation >= 0) return Task.FromResult(All(ErrorCode.IllegalGeneration));
+            var results = new Dictionary<(string, int), ErrorCode>();
+            var records = new List<CoordinatorRecord>();
+            var entries = new List<PendingTxnOffset>();
+            long now = _nowMs();
+            foreach (var o in offsets)
+            {
+                string metadata = o.Metadata ?? "";
+                if (System.Text.Encoding.UTF8.GetByteCount(metadata) > _config.OffsetMetadataMaxBytes)
+                {
+                    results[(o.Topic, o.Partition)] = ErrorCode.OffsetMetadataTooLarge;
+                    continue;
+                }
+                var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, metadata, now, null);
+                records.Add(GroupRecords.Offset(groupId, o.Topic, o.Partition, committed));
+                entries.Add(new PendingTxnOffset(groupId, o.Topic, o.Partition, committed));
+            }
+            if (records.Count == 0) return Task.FromResult(results);
+            var write = _append(records, new CoordinatorBatchProducer(producerId, producerEpoch, IsTransactional: true));
+            // Pending from the append on (the marker follows it in the log), so a marker written before
+            // this answer is sent still finds them; a failed append takes them back.
+            foreach (var e in entries) AddPending(producerId, e);
+            return Finish();
+
+            async Task<Dictionary<(string, int), ErrorCode>> Finish()
+            {
+                var code = await write.ConfigureAwait(false);
+                var e = code is ErrorCode.InvalidProducerEpoch or ErrorCode.ProducerFenced or ErrorCode.InvalidTxnState
+                    or ErrorCode.OutOfOrderSequenceNumber or ErrorCode.TransactionCoordinatorFenced
+                    ? code
+                    : MapOffsetWriteError(code);
+                lock (this)
+                {
+                    if (e != ErrorCode.None && _pendingTxnOffsets.TryGetValue(producerId, out var list))
+                    {
+                        list.RemoveAll(p => entries.Contains(p, ReferenceEqualityComparer.Instance));
+                        if (list.Count == 0) _pendingTxnOffsets.Remove(producerId);
+                    }
+                    foreach (var p in entries) results[(p.Topic, p.Partition)] = e;
+                    return results;
+                }
+            }
+        }
+    }
+
+    /// <summary>OffsetFetch of one group: the listed partitions (null: every committed one).</summary>
+    /// <param name="requireStable">OffsetFetch v7+: a partition with a transactional commit awaiting
+    /// its marker answers UNSTABLE_OFFSET_COMMIT (offset -1) instead of its committed offset.</param>
+    public (ErrorCode Error, List<FetchedOffset> Offsets) FetchOffsets(string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics,
+        bool requireStable = false)
+    {
+        lock (this)
+        {
+            if (!_active) return (ErrorCode.NotCoordinator, []);
+            var group = _groups.GetValueOrDefault(groupId);
+            var result = new List<FetchedOffset>();
+            if (topics is null)
+            {
+                if (group is not null)
+                    foreach (var ((topic, partition), o) in group.Offsets.OrderBy(e => e.Key.Topic, StringComparer.Ordinal).ThenBy(e => e.Key.Partition))
+                        result.Add(requireStable && HasPendingTxnOffset(groupId, topic, partition)
+                            ? new FetchedOffset(topic, partition, -1, -1, "", ErrorCode.UnstableOffsetCommit)
+                            : new FetchedOffset(topic, partition, o.Offset, o.LeaderEpoch, o.Metadata, ErrorCode.None));
+                return (ErrorCode.None, result);
+            }
+            foreach (var (topic, partitions) in topics)
+                foreach (int partition in partitions)
+                    result.Add(requireStable && HasPendingTxnOffset(groupId, topic, partition)
+                        ? new FetchedOffset(topic, partition, -1, -1, "", ErrorCode.UnstableOffsetCommit)
+                        : group is not null && group.Offsets.TryGetValue((topic, partition), out var o)
+                        ? new FetchedOffset(topic, partition, o.Offset, o.LeaderEpoch, o.Metadata, ErrorCode.None)
+                        : new FetchedOffset(topic, partition, -1, -1, "", ErrorCode.None));
+            return (ErrorCode.None, result);
+        }
+    }
+
+    /// <summary>OffsetDelete: the top-level error and each partition's.</summary>
+    public Task<(ErrorCode Error, Dictionary<(string Topic, int Partition), ErrorCode> Partitions)> DeleteOffsetsAsync(string groupId,
+        IReadOnlyList<(string Topic, int Partition)> partitions)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        lock (this)
+        {
+            var results = new Dictionary<(string, int), ErrorCode>();
+            if (!_active) return Task.FromResult((ErrorCode.NotCoordinator, results));
+            if (!_groups.TryGetValue(groupId, out var group) || group.Is(ClassicGroupState.Dead))
+                return Task.FromResult((ErrorCode.GroupIdNotFound, results));
+            HashSet<string>? subscribed = null;
+            if (!group.Is(ClassicGroupState.Empty))
+            {
+                if (group.ProtocolType != "consumer") return Task.FromResult((ErrorCode.NonEmptyGroup, results));
+                subscribed = group.SubscribedTopics() ?? [.. partitions.Select(p => p.Topic)];
+            }
+            var records = new List<CoordinatorRecord>();
+            var deleted = new List<(string, int)>();
+            foreach (var (topic, partition) in partitions)
+            {
+                if (subscribed is not null && subscribed.Contains(topic))
+                {
+                    results[(topic, partition)] = ErrorCode.GroupSubscribedToTopic;
+                    continue;
+                }
+                results[(topic, partition)] = ErrorCode.None;
+                if (group.Offsets.ContainsKey((topic, partition)))
+                {
+                    records.Add(GroupRecords.Offset(groupId, topic, partition, null));
+                    deleted.Add((topic, partition));
+                }
+            }
+            var write = _append(records, null);
+            return Finish();
+
+            async Task<(ErrorCode, Dictionary<(string, int), ErrorCode>)> Finish()
+            {
+                var e = MapOffsetWriteError(await write.ConfigureAwait(false));
+                lock (this)
+                {
+                    if (e != ErrorCode.None) return (e, new Dictionary<(string, int), ErrorCode>());
+                    foreach (var tp in deleted) group.Offsets.Remove(tp);
+                    return (ErrorCode.None, results);
+                }
+            }
+        }
+    }
+
+    /// <summary>DeleteGroups for one group of this shard.</summary>
+    public Task<ErrorCode> DeleteGroupAsync(string groupId)
+    {
+        lock (this)
+        {
+            if (!_active) return Task.FromResult(ErrorCode.NotCoordinator);
+            if (!_groups.TryGetValue(groupId, out var group) || group.Is(ClassicGroupState.Dead)) return Task.FromResult(ErrorCode.GroupIdNotFound);
+            if (!group.Is(ClassicGroupState.Empty)) return Task.FromResult(ErrorCode.NonEmptyGroup);
+            var records = group.Offsets.Keys.Select(tp => GroupRecords.Offset(groupId, tp.Topic, tp.Partition, null)).ToList();
+            records.Add(GroupRecords.Group(groupId, null));
+            group.TransitionTo(ClassicGroupState.Dead, _nowMs());
+            var write = _append(records, null);
+            return Finish();
+
+            async Task<ErrorCode> Finish()
+            {
+                var e = MapGroupWriteError(await write.ConfigureAwait(false));
+                lock (this)
+                {
+                    if (e == ErrorCode.None) { if (IsCurrent(group)) _groups.Remove(groupId); }
+                    else if (group.Is(ClassicGroupState.Dead)) group.TransitionTo(ClassicGroupState.Empty, _nowMs());
+                    return e;
+                }
+            }
+        }
+    }
+
+    /// <summary>DescribeGroups of one group: Kafka's summary (metadata and assignments only when Stable); unknown → Dead.</summary>
+    public (ErrorCode Error, GroupSummary Summary) Describe(string groupId)
+    {
+        lock (this)
+        {
+            if (!_active) return (ErrorCode.NotCoordinator, new GroupSummary(groupId, "", "", "", []));
+            if (!_groups.TryGetValue(groupId, out var group)) return (ErrorCode.None, new GroupSummary(groupId, "Dead", "", "", []));
+            bool stable = group.Is(ClassicGroupState.Stable);
+            var members = group.Members.Values.Select(m => (m.MemberId, m.InstanceId, m.ClientId, m.ClientHost,
+                stable ? m.MetadataFor(group.ProtocolName) : [], stable ? m.Assignment : Array.Empty<byte>())).ToList();
+            return (ErrorCode.None, new GroupSummary(groupId, group.StateName, group.ProtocolType ?? "", stable ? group.ProtocolName ?? "" : "", members));
+        }
+    }
+
+    /// <summary>ListGroups: every group (not Dead) with its protocol type and state.</summary>
+    public List<(string GroupId, string ProtocolType, string State)> List()
+    {
+        lock (this)
+            return [.. _groups.Values.Where(g => !g.Is(ClassicGroupState.Dead)).Select(g => (g.GroupId, g.ProtocolType ?? "", g.StateName))];
+    }
+
+    // ================================================================== retention
+
+    private void ScheduleRetention() =>
+        _retention.Set(_timer.Schedule(_config.OffsetsRetentionCheckIntervalMs, () =>
+        {
+            try
+            {
+                ExpireOffsets();
+            }
+            finally
+            {
+                lock (this) if (_active) ScheduleRetention();
+            }
+        }));
+
+    /// <summary>
+    /// Removes expired offsets (Kafka's rules): an explicit expire timestamp passed; otherwise for an
+    /// Empty group with a protocol type, retention after it became Empty; for a group that only
+    /// stores offsets (no protocol type), retention after each commit; for a Stable "consumer"
+    /// group, retention after the commit for topics no member subscribes to (KIP-496). An Empty group
+    /// left without offsets is removed (tombstone). Returns how many offsets expired.
+    /// </summary>
+    public int ExpireOffsets()
+    {
+        lock (this)
+        {
+            if (!_active) return 0;
+            long now = _nowMs();
+            var records = new List<CoordinatorRecord>();
+            int expired = 0;
+            foreach (var group in _groups.Values.ToList())
+            {
+                if (group.Is(ClassicGroupState.Dead)) continue;
+                HashSet<string>? subscribed = null;
+                bool byState = group.ProtocolType is not null && group.Is(ClassicGroupState.Empty);
+                bool simple = group.ProtocolType is null;
+                if (!byState && !simple)
+                {
+                    if (!group.Is(ClassicGroupState.Stable) || (subscribed = group.SubscribedTopics()) is null) continue;
+                }
+                foreach (var (tp, o) in group.Offsets.ToList())
+                {
+                    if (subscribed is not null && subscribed.Contains(tp.Topic)) continue;
+                    long baseTs = byState ? group.CurrentStateTimestamp : o.CommitTimestamp;
+                    bool due = o.ExpireTimestamp is { } at ? at <= now : baseTs + _config.OffsetsRetentionMs <= now;
+                    if (!due) continue;
+                    group.Offsets.Remove(tp);
+                    records.Add(GroupRecords.Offset(group.GroupId, tp.Topic, tp.Partition, null));
+                    expired++;
+                }
+                if (group.Is(ClassicGroupState.Empty) && group.Offsets.Count == 0 && group.PendingMembers.Count == 0)
+                {
+                    group.TransitionTo(ClassicGroupState.Dead, now);
+                    _groups.Remove(group.GroupId);
+                    records.Add(GroupRecords.Group(group.GroupId, null));
+                }
+            }
+            if (expired > 0) _log($"{expired} expired offset(s) removed");
+            if (records.Count > 0) _ = LogFailure(_append(records, null), "(retention)");
+            return expired;
+        }
+    }
+
+    // ================================================================== records and errors
+
+    private CoordinatorRecord GroupRecord(ClassicGroup group, Dictionary<string, byte[]>? assignments)
+    {
+        var value = new GroupMetadataValue
+        {
+            ProtocolType = group.ProtocolType ?? "",
+            Generation = group.Generation,
+            Protocol = group.ProtocolName,
+            Leader = group.LeaderId,
+            CurrentStateTimestamp = group.CurrentStateTimestamp,
+            Members = [.. group.Members.Values.Select(m => new GroupMetadataValue.MemberMetadata
+            {
+                MemberId = m.MemberId,
+                GroupInstanceId = m.InstanceId,
+                ClientId = m.ClientId,
+                ClientHost = m.ClientHost,
+                RebalanceTimeout = m.RebalanceTimeoutMs,
+                SessionTimeout = m.SessionTimeoutMs,
+                Subscription = m.MetadataFor(group.ProtocolName),
+                Assignment = assignments is null ? m.Assignment : assignments.GetValueOrDefault(m.MemberId) ?? [],
+            })],
+        };
+        return GroupRecords.Group(group.GroupId, value);
+    }
+
+    /// <summary>Kafka's mapping of a failed group-metadata write.</summary>
+    public static ErrorCode MapGroupWriteError(ErrorCode error) => error switch
+    {
+        ErrorCode.None => ErrorCode.None,
+        ErrorCode.UnknownTopicOrPartition or ErrorCode.NotEnoughReplicas or ErrorCode.NotEnoughReplicasAfterAppend => ErrorCode.CoordinatorNotAvailable,
+        ErrorCode.NotLeaderOrFollower or ErrorCode.KafkaStorageError => ErrorCode.NotCoordinator,
+        ErrorCode.RequestTimedOut => ErrorCode.RebalanceInProgress,
+        _ => ErrorCode.UnknownServerError,
+    };
+
+    /// <summary>Kafka's mapping of a failed offset-commit write.</summary>
+    public static ErrorCode MapOffsetWriteError(ErrorCode error) => error switch
+    {
+        ErrorCode.None => ErrorCode.None,
+        ErrorCode.UnknownTopicOrPartition or ErrorCode.NotEnoughReplicas or ErrorCode.NotEnoughReplicasAfterAppend
+            or ErrorCode.RequestTimedOut => ErrorCode.CoordinatorNotAvailable,
+        ErrorCode.NotLeaderOrFollower or ErrorCode.KafkaStorageError => ErrorCode.NotCoordinator,
+        ErrorCode.MessageTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.InvalidFetchSize => ErrorCode.InvalidCommitOffsetSize,
+        _ => ErrorCode.UnknownServerError,
+    };
+}

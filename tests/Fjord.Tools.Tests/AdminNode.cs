@@ -1,0 +1,88 @@
+using System.Text.Json;
+using Fjord.Cli;
+using Fjord.Cluster.Tests;
+
+namespace Fjord.Tools.Tests;
+
+/// <summary>
+/// Class fixture of the admin-command tests: one combined node (<c>process.roles=broker,controller</c>,
+/// node 1) started as a real <c>fjord server start --config</c> process in its own temp directory, on
+/// ports that were free a moment ago; ready once the broker is unfenced; stopped by SIGTERM (its own
+/// PID) when the class is done. Commands run in-process through <see cref="CommandLine.Run"/>.
+/// </summary>
+public sealed class AdminNode : IAsyncLifetime
+{
+    private readonly ClusterDirectory _dir = new();
+    private FjordProcess? _process;
+
+    public string Bootstrap { get; private set; } = "";
+    public string Transcript => _process?.Transcript() ?? "(not started)";
+
+    public async Task InitializeAsync()
+    {
+        var ports = ClusterDirectory.FreePorts(2);
+        Bootstrap = $"127.0.0.1:{ports[0]}";
+        string logs = _dir.Sub("logs");
+        var config = _dir.Sub("server.properties");
+        File.WriteAllText(config, $"""
+            process.roles=broker,controller
+            node.id=1
+            controller.quorum.voters=1@127.0.0.1:{ports[1]}
+            listeners=PLAINTEXT://127.0.0.1:{ports[0]},CONTROLLER://127.0.0.1:{ports[1]}
+            advertised.listeners=PLAINTEXT://127.0.0.1:{ports[0]}
+            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+            controller.listener.names=CONTROLLER
+            inter.broker.listener.name=PLAINTEXT
+            log.dirs={logs}
+            metadata.log.dir={logs}
+            num.partitions=1
+            default.replication.factor=1
+            min.insync.replicas=1
+            offsets.topic.replication.factor=1
+            transaction.state.log.replication.factor=1
+            transaction.state.log.min.isr=1
+            auto.create.topics.enable=true
+            """ + "\n");
+        ClusterDirectory.Format(config);
+        _process = FjordProcess.Start("fjord admin node", "server", "start", "--config", config);
+        await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), TimeSpan.FromSeconds(60), "that the broker is unfenced");
+    }
+
+    /// <summary>Runs <c>fjord ARGS --bootstrap-server this-node</c> in-process: exit code, stdout, stderr.</summary>
+    public (int Code, string Out, string Err) Fjord(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CommandLine.Run([.. args, "--bootstrap-server", Bootstrap], o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    /// <summary>As <see cref="Fjord"/>, asserting exit 0; returns stdout.</summary>
+    public string Ok(params string[] args)
+    {
+        var (code, o, e) = Fjord(args);
+        Assert.True(code == 0, $"fjord {string.Join(' ', args)} exited {code}\nstdout: {o}\nstderr: {e}");
+        return o;
+    }
+
+    /// <summary>As <see cref="Ok"/> with <c>--output json</c>, parsed.</summary>
+    public JsonElement Json(params string[] args) => JsonDocument.Parse(Ok([.. args, "--output", "json"])).RootElement.Clone();
+
+    public async Task DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            try
+            {
+                if (!_process.HasExited) _process.Terminate();
+                await _process.WaitForExitAsync(TimeSpan.FromSeconds(20));
+            }
+            catch (TimeoutException)
+            {
+                // Dispose kills it.
+            }
+            _process.Dispose();
+        }
+        _dir.Dispose();
+    }
+}
