@@ -1,3 +1,4 @@
+using Fjord.Testing;
 using System.Diagnostics;
 using System.Net.Sockets;
 using Fjord.Common;

@@ -51,7 +51,7 @@ public sealed class BrokerServer : IAsyncDisposable
     private readonly BrokerMetadataPump _pump;
     private readonly LogManager _logs;
     private readonly NetworkControllerChannel _controllerChannel;
-    private readonly NetworkReplicaFetchClient _fetchClient;
+    private readonly InterBrokerChannel _fetchClient;
     private readonly ReplicaManager _replicas;
     private readonly KafkaServer _network;
     private readonly BrokerLifecycleManager _lifecycle;
@@ -65,7 +65,7 @@ public sealed class BrokerServer : IAsyncDisposable
     private InterBrokerChannel? _interBroker;
 
     private BrokerServer(ServerConfig config, string clusterId, Action<string> output, ControllerServer? controller, MetadataObserver? observer,
-        BrokerMetadataPump pump, LogManager logs, NetworkControllerChannel controllerChannel, NetworkReplicaFetchClient fetchClient,
+        BrokerMetadataPump pump, LogManager logs, NetworkControllerChannel controllerChannel, InterBrokerChannel fetchClient,
         ReplicaManager replicas, KafkaServer network, BrokerLifecycleManager lifecycle, BrokerMetadataApis apis)
     {
         _config = config;
@@ -160,7 +160,7 @@ public sealed class BrokerServer : IAsyncDisposable
 
             var channel = new NetworkControllerChannel(activeController, $"fjord-broker-{config.NodeId}", Math.Max(config.QuorumRetryBackoffMs, 20), trace);
             disposables.Push(channel);
-            var fetchClient = new NetworkReplicaFetchClient(config.NodeId, config.InterBrokerListenerName, () => cache.Current, trace);
+            var fetchClient = new InterBrokerChannel(config.NodeId, config.InterBrokerListenerName, () => cache.Current, "fjord-replica-fetcher", log: trace);
             disposables.Push(fetchClient);
             var replicas = new ReplicaManager(config.NodeId, logs, channel, fetchClient, new ReplicaManagerOptions
             {
@@ -182,7 +182,7 @@ public sealed class BrokerServer : IAsyncDisposable
             // The transaction coordinator follows leadership of __transaction_state the same way; its
             // markers go to partition leaders in process (this broker) or over the inter-broker listener.
             Func<CancellationToken, Task<long>>? nextProducerId = null;
-            var interBroker = new InterBrokerChannel(config.NodeId, config.InterBrokerListenerName, () => cache.Current, log: trace);
+            var interBroker = new InterBrokerChannel(config.NodeId, config.InterBrokerListenerName, () => cache.Current, "fjord-txn-markers", log: trace);
             disposables.Push(interBroker);
             CoordinatorRuntime<TransactionStateShard>? transactionRuntime = null;
             var transactions = new TransactionCoordinator(TransactionCoordinatorOptions.FromProperties(config.Originals),

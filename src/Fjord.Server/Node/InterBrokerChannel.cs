@@ -1,3 +1,4 @@
+using Fjord.Broker.Replication;
 using Fjord.Metadata;
 using Fjord.Network;
 using Fjord.Protocol;
@@ -7,15 +8,22 @@ namespace Fjord.Server.Node;
 
 /// <summary>
 /// Requests from this broker to another broker's <c>inter.broker.listener.name</c> endpoint (as the
-/// metadata image registers it), one connection per broker, reconnecting after a failure. Used by
-/// the transaction coordinator for WriteTxnMarkers. Every call is bounded by <paramref name="timeout"/>.
+/// metadata image registers it), one connection per broker, reconnecting after a failure (to a new
+/// address if the broker re-registered with one). Every call is bounded by <paramref name="timeout"/>.
+/// Used twice, each instance with connections of its own: by the replica fetchers (as their
+/// <see cref="IReplicaFetchClient"/>) and by the transaction coordinator for WriteTxnMarkers — so a
+/// marker never waits behind a follower's long-polling fetch on the same pipelined connection.
 /// </summary>
-public sealed class InterBrokerChannel(int nodeId, string interBrokerListener, Func<MetadataImage> image, TimeSpan? timeout = null, Action<string>? log = null)
-    : IAsyncDisposable
+public sealed class InterBrokerChannel(int nodeId, string interBrokerListener, Func<MetadataImage> image, string clientIdPrefix,
+    TimeSpan? timeout = null, Action<string>? log = null) : IReplicaFetchClient, IAsyncDisposable
 {
     private readonly Dictionary<int, (string Host, int Port, Task<KafkaClientConnection> Connection)> _connections = [];
     private readonly Action<string> _log = log ?? (_ => { });
     private readonly TimeSpan _timeout = timeout ?? TimeSpan.FromSeconds(30);
+
+    /// <summary>A follower's fetch from the leader <paramref name="leaderId"/>.</summary>
+    public Task<FetchResponse> FetchAsync(int leaderId, FetchRequest request, short version, CancellationToken cancellationToken) =>
+        SendAsync<FetchResponse>(leaderId, request, version, cancellationToken);
 
     /// <summary>WriteTxnMarkers v1 to <paramref name="brokerId"/>.</summary>
     public Task<WriteTxnMarkersResponse> WriteTxnMarkersAsync(int brokerId, WriteTxnMarkersRequest request, CancellationToken cancellationToken) =>
@@ -51,8 +59,8 @@ public sealed class InterBrokerChannel(int nodeId, string interBrokerListener, F
                 && !(known.Connection.IsCompletedSuccessfully && !known.Connection.Result.IsConnected))
                 return known.Connection;
             if (_connections.Remove(brokerId, out var stale)) Dispose(stale.Connection);
-            _log($"inter-broker: connecting to broker {brokerId} at {endpoint.Host}:{endpoint.Port}");
-            var connecting = KafkaClientConnection.ConnectAsync(endpoint.Host, endpoint.Port, $"fjord-broker-{nodeId}", CancellationToken.None);
+            _log($"{clientIdPrefix}: connecting to broker {brokerId} at {endpoint.Host}:{endpoint.Port}");
+            var connecting = KafkaClientConnection.ConnectAsync(endpoint.Host, endpoint.Port, $"{clientIdPrefix}-{nodeId}", CancellationToken.None);
             _connections[brokerId] = (endpoint.Host, endpoint.Port, connecting);
             return connecting;
         }

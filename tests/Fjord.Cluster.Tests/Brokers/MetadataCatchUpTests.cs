@@ -1,3 +1,4 @@
+using Fjord.Testing;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;

@@ -1,3 +1,4 @@
+using Fjord.Testing;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using Fjord.Common;

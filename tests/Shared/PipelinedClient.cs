@@ -4,10 +4,10 @@ using Fjord.Protocol;
 using Fjord.Protocol.Framing;
 using Fjord.Protocol.Messages;
 
-namespace Fjord.Cluster.Tests;
+namespace Fjord.Testing;
 
 /// <summary>
-/// (The same as Fjord.Server.Tests' PipelinedClient.) A test client with any number of requests in flight on one connection. Answers must come back
+/// A test client with any number of requests in flight on one connection. Answers must come back
 /// in request order: each frame read is matched against the oldest request still waiting, and an
 /// answer with another correlation id fails every waiting request (<see cref="OutOfOrder"/>). The
 /// connection closing fails them with <see cref="IOException"/>. Thread-safe.
