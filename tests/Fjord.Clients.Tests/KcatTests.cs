@@ -132,9 +132,14 @@ public sealed partial class KcatTests(FjordNode node, ITestOutputHelper output) 
         Assert.Contains($"Reached end of topic {topic} [0] at offset {count}", run.Err);
 
         // What the broker stored: batches in the producer's codec (compression.type=producer), all records.
+        // librdkafka sends a batch uncompressed when compressing does not make it smaller (a lone short
+        // record), so a batch is in the codec or uncompressed, and the long repetitive values — most of
+        // the records — are in the codec.
         var batches = SegmentBatches.Read(Path.Combine(node.LogDir, $"{topic}-0"));
         Assert.NotEmpty(batches);
-        Assert.All(batches, b => Assert.Equal(codecId, b.Codec));
+        Assert.All(batches, b => Assert.Contains(b.Codec, new[] { codecId, 0 }));
+        Assert.True(batches.Where(b => b.Codec == codecId).Sum(b => b.RecordCount) >= count / 2,
+            $"only {batches.Where(b => b.Codec == codecId).Sum(b => b.RecordCount)} of {count} records stored as {codec}");
         Assert.Equal(count, batches.Sum(b => b.RecordCount));
         Assert.Equal(count - 1, batches[^1].BaseOffset + batches[^1].LastOffsetDelta);
     }
