@@ -64,7 +64,7 @@ public sealed class MetadataObserver : IDisposable
             log = PartitionLogRaftLog.Open(partitionDir, ControllerServer.MetadataLogConfig(config));
             long recovered = log.EndOffset;
             var watched = new FetchWatchingLog(log, recovered, config.NodeId, output ?? (_ => { }));
-            driver = new RaftNetworkDriver(config.NodeId, new IPEndPoint(IPAddress.Loopback, 0), ControllerServer.RaftConfigFor(config), watched,
+            driver = new RaftNetworkDriver(config.NodeId, listenOn: null, ControllerServer.RaftConfigFor(config), watched,
                 new FileQuorumStateStore(partitionDir), clusterId, onCommitted, trace);
             var addresses = config.QuorumVoters.ToDictionary(v => v.NodeId, v => (v.Address.Host, v.Address.Port));
             var observer = new MetadataObserver(lockFile, log, driver, addresses) { RecoveredEndOffset = recovered };

@@ -13,12 +13,12 @@ public sealed partial class RaftNetworkDriver
 {
     // ---- sockets -> inbox ----
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(TcpListener listener)
     {
         while (!_stop.IsCancellationRequested)
         {
             Socket socket;
-            try { socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false); }
+            try { socket = await listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false); }
             catch (Exception) when (_stop.IsCancellationRequested) { return; }
             catch (Exception e) { _logLine($"raft {_nodeId}: accept failed: {e.Message}"); continue; }
             int clientSource = Interlocked.Decrement(ref _lastClientSource);

@@ -80,7 +80,7 @@ public sealed partial class RaftNetworkDriver : IDisposable
     private readonly string _clusterId;
     private readonly Action<CommittedItem> _onCommitted;
     private readonly Action<string> _logLine;
-    private readonly TcpListener _listener;
+    private readonly TcpListener? _listener; // null: an observer, which accepts nothing
     private readonly CancellationTokenSource _stop = new();
     private readonly Channel<object> _inbox = Channel.CreateBounded<object>(new BoundedChannelOptions(ChannelCapacity)
     { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -121,10 +121,11 @@ public sealed partial class RaftNetworkDriver : IDisposable
     private long _highWatermark;
     private volatile Exception? _fault;
 
-    public RaftNetworkDriver(int nodeId, IPEndPoint listenOn, RaftConfig config, IRaftLog log, IQuorumStateStore store,
+    /// <param name="listenOn">Where to accept connections; null for an observer, which only fetches
+    /// (nobody sends requests to an observer, so it needs no listener and no port).</param>
+    public RaftNetworkDriver(int nodeId, IPEndPoint? listenOn, RaftConfig config, IRaftLog log, IQuorumStateStore store,
         string clusterId, Action<CommittedItem> onCommitted, Action<string>? logLine = null)
     {
-        ArgumentNullException.ThrowIfNull(listenOn);
         _nodeId = nodeId;
         _config = config ?? throw new ArgumentNullException(nameof(config));
         _log = log ?? throw new ArgumentNullException(nameof(log));
@@ -132,12 +133,14 @@ public sealed partial class RaftNetworkDriver : IDisposable
         _clusterId = clusterId ?? throw new ArgumentNullException(nameof(clusterId));
         _onCommitted = onCommitted ?? throw new ArgumentNullException(nameof(onCommitted));
         _logLine = logLine ?? (_ => { });
+        if (listenOn is null) return;
         _listener = new TcpListener(listenOn);
         _listener.Start();
         BoundPort = ((IPEndPoint)_listener.LocalEndpoint).Port;
     }
 
     public int NodeId => _nodeId;
+    /// <summary>The listener's port (0: no listener, an observer).</summary>
     public int BoundPort { get; }
     public RaftRole Role => (RaftRole)_role;
     public int Epoch => _epoch;
@@ -205,7 +208,7 @@ public sealed partial class RaftNetworkDriver : IDisposable
         _epoch = node.Epoch;
         _leaderId = node.LeaderId ?? -1;
         Volatile.Write(ref _publishedVoters, node.Voters);
-        _ = Task.Run(AcceptLoopAsync);
+        if (_listener is not null) _ = Task.Run(() => AcceptLoopAsync(_listener));
         _flusher = new Thread(FlushLoop) { IsBackground = true, Name = $"raft-flush-{_nodeId}" };
         _flusher.Start();
         _thread = new Thread(NodeLoop) { IsBackground = true, Name = $"raft-node-{_nodeId}" };
@@ -624,7 +627,7 @@ public sealed partial class RaftNetworkDriver : IDisposable
         _stop.Cancel();
         _inbox.Writer.TryComplete();
         _wake.Set();
-        try { _listener.Stop(); } catch (SocketException) { }
+        try { _listener?.Stop(); } catch (SocketException) { }
         _thread?.Join();
         _flushRequested.Set();
         _flusher?.Join();

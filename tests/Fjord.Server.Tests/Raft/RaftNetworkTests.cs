@@ -112,7 +112,9 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
         var members = new List<Member>();
         try
         {
-            foreach (int id in new[] { 1, 2, 3 })
+            // Node 4 is an observer: no listener (nobody sends it requests), it only fetches, and must
+            // end up with the same committed records as the voters, and agree on the leader.
+            foreach (int id in new[] { 1, 2, 3, 4 })
             {
                 var dir = _dir.Sub($"node-{id}");
                 Directory.CreateDirectory(dir);
@@ -121,7 +123,7 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
                 RaftNetworkDriver driver;
                 try
                 {
-                    driver = new RaftNetworkDriver(id, new IPEndPoint(IPAddress.Loopback, 0), config, log, new FileQuorumStateStore(dir),
+                    driver = new RaftNetworkDriver(id, id == 4 ? null : new IPEndPoint(IPAddress.Loopback, 0), config, log, new FileQuorumStateStore(dir),
                         "raft-network-test", item => { if (item is CommittedBatch b) lock (committed) committed.Add(b); }, line => _logLines.Enqueue(line));
                 }
                 catch
@@ -131,7 +133,8 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
                 }
                 members.Add(new Member(id, log, driver, committed));
             }
-            var voters = members.ToDictionary(m => m.Id, m => new IPEndPoint(IPAddress.Loopback, m.Driver.BoundPort));
+            Assert.Equal(0, members.Single(m => m.Id == 4).Driver.BoundPort);
+            var voters = members.Where(m => m.Id != 4).ToDictionary(m => m.Id, m => new IPEndPoint(IPAddress.Loopback, m.Driver.BoundPort));
             long startedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1_000;
             var sw = Stopwatch.StartNew();
             foreach (var m in members) m.Driver.Start(voters);
@@ -163,6 +166,7 @@ public sealed class RaftNetworkTests(ITestOutputHelper output) : IDisposable
             await WaitUntil(() => members.All(m => m.Driver.HighWatermark > last2 && m.Values().SequenceEqual(expected)), () => Describe(members));
             Assert.All(members, m => Assert.True(m.InOffsetOrder()));
             Assert.All(members, m => Assert.Null(m.Driver.Fault));
+            Assert.Contains(members, m => m.Id == 4 && m.Driver.Role == RaftRole.Follower);
         }
         finally
         {
