@@ -329,6 +329,21 @@ public sealed class ServerConfigTests
     }
 
     [Fact]
+    public void Keys_the_broker_components_read_are_known_and_checked_at_parse_time()
+    {
+        // Read by the group and transaction coordinators and the replica manager, not by ServerConfig itself:
+        // accepted without a warning...
+        var c = Parse(Combined + "\ngroup.consumer.max.size=10\ntransaction.abort.timed.out.transaction.cleanup.interval.ms=500\n" +
+                      "producer.id.expiration.check.interval.ms=1000\ngroup.initial.rebalance.delay.ms=0\n");
+        Assert.Empty(c.Warnings);
+        // ...and a value they cannot use is an error naming the key, not a silent default.
+        Invalid(With(Combined, "group.initial.rebalance.delay.ms", "soon"), "group.initial.rebalance.delay.ms");
+        Invalid(With(Combined, "transaction.max.timeout.ms", "0"), "transaction.max.timeout.ms");
+        Invalid(With(Combined, "producer.id.expiration.ms", "-5"), "producer.id.expiration.ms");
+        Invalid(With(Combined, "offsets.topic.segment.bytes", "99999999999"), "offsets.topic.segment.bytes");
+    }
+
+    [Fact]
     public void A_short_heartbeat_margin_is_a_warning()
     {
         var c = Parse(With(Combined, "broker.heartbeat.interval.ms", "5000"));

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Fjord.Broker.Groups;
 
 /// <summary>Settings of the classic group coordinator (Kafka's config names and defaults).</summary>
@@ -45,14 +43,23 @@ public sealed record GroupCoordinatorConfig
     /// <c>group.consumer.heartbeat.interval.ms</c>, <c>group.consumer.max.size</c>.</summary>
     public Consumer.ConsumerGroupConfig ConsumerGroups { get; init; } = new();
 
-    /// <summary>Reads the keys above from server properties (missing or unparsable: the default).</summary>
+    /// <summary>The server properties <see cref="FromProperties"/> reads.</summary>
+    public static IReadOnlyList<string> PropertyKeys { get; } =
+    [
+        "offsets.topic.num.partitions", "offsets.topic.segment.bytes", "offsets.commit.timeout.ms",
+        "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.initial.rebalance.delay.ms", "group.max.size",
+        "offsets.retention.minutes", "offsets.retention.check.interval.ms", "offset.metadata.max.bytes",
+        "group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size",
+    ];
+
+    /// <summary>Reads <see cref="PropertyKeys"/> from server properties (absent: the default; invalid:
+    /// <see cref="InvalidBrokerPropertyException"/>, see <see cref="BrokerProperties"/>).</summary>
     public static GroupCoordinatorConfig FromProperties(IReadOnlyDictionary<string, string> p, short replicationFactor)
     {
         ArgumentNullException.ThrowIfNull(p);
         var d = new GroupCoordinatorConfig();
-        long L(string key, long def, long min) =>
-            p.TryGetValue(key, out var raw) && long.TryParse(raw.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= min ? v : def;
-        int I(string key, int def, int min) => (int)Math.Clamp(L(key, def, min), int.MinValue, int.MaxValue);
+        long L(string key, long def, long min) => BrokerProperties.Long(p, key, def, min);
+        int I(string key, int def, int min) => BrokerProperties.Int(p, key, def, min);
         return d with
         {
             OffsetsTopicPartitions = I("offsets.topic.num.partitions", d.OffsetsTopicPartitions, 1),

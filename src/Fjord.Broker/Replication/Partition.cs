@@ -86,6 +86,7 @@ public sealed class Partition
         _log = logLine;
         _hw = log.LogStartOffset;
         Producers = new ProducerStateTable();
+        Snapshots = new ProducerSnapshotFiles(log.Directory, topicPartition.ToString(), logLine);
     }
 
     public TopicPartition TopicPartition { get; }
@@ -96,6 +97,9 @@ public sealed class Partition
     public int MinInsyncReplicas { get; internal set; } = 1;
 
     internal ProducerStateTable Producers { get; }
+
+    /// <summary>The producer-state snapshot files of this partition's directory.</summary>
+    internal ProducerSnapshotFiles Snapshots { get; }
 
     public long HighWatermark => Volatile.Read(ref _hw);
 
@@ -322,6 +326,8 @@ public sealed class Partition
                 }
             }
             AppendResult result;
+            int segmentsBefore = Log.SegmentCount;
+            long endBefore = Log.LogEndOffset;
             try
             {
                 result = Log.AppendAsLeader(records, _leaderEpoch);
@@ -339,6 +345,7 @@ public sealed class Partition
                 _log($"{TopicPartition}: append failed: {e.Message}");
                 return LeaderAppendOutcome.Failed(ErrorCode.KafkaStorageError, e.Message);
             }
+            SnapshotIfRolledLocked(segmentsBefore, endBefore);
             if (idempotent.Count == 1)
             {
                 var b = idempotent[0];
@@ -427,6 +434,8 @@ public sealed class Partition
             if (error != ErrorCode.None) return LeaderAppendOutcome.Failed(error, message);
             var batch = EndTransactionMarker.BuildBatch(commit, coordinatorEpoch, producerId, producerEpoch, _clock.UnixTimeMs);
             AppendResult result;
+            int segmentsBefore = Log.SegmentCount;
+            long endBefore = Log.LogEndOffset;
             try
             {
                 result = Log.AppendAsLeader(batch, _leaderEpoch);
@@ -444,6 +453,7 @@ public sealed class Partition
                 _log($"{TopicPartition}: marker append failed: {e.Message}");
                 return LeaderAppendOutcome.Failed(ErrorCode.KafkaStorageError, e.Message);
             }
+            SnapshotIfRolledLocked(segmentsBefore, endBefore);
             long timestamp = result.LogAppendTime >= 0 ? result.LogAppendTime : result.MaxTimestamp;
             Producers.RecordMarker(producerId, producerEpoch, coordinatorEpoch, commit, result.FirstOffset, timestamp);
             MaybeIncrementHighWatermarkLocked(_clock.MonotonicMs);
@@ -480,10 +490,14 @@ public sealed class Partition
         lock (_lock) return Producers.Snapshot();
     }
 
-    /// <summary>Drops aborted-index entries below the log start offset (after retention or DeleteRecords).</summary>
+    /// <summary>Drops aborted-index entries and producer snapshots below the log start offset (after retention or DeleteRecords).</summary>
     internal void PruneTransactionIndex()
     {
-        lock (_lock) Producers.PruneAbortedBelow(Log.LogStartOffset);
+        lock (_lock)
+        {
+            Producers.PruneAbortedBelow(Log.LogStartOffset);
+            Snapshots.DeleteBelow(Log.LogStartOffset);
+        }
     }
 
     // ------------------------------------------------------------------ watchers (fetch, DeleteRecords)
@@ -697,7 +711,10 @@ public sealed class Partition
             if (!IsFollowerOf(leaderId, leaderEpoch)) return false;
             if (!records.IsEmpty)
             {
+                int segmentsBefore = Log.SegmentCount;
+                long endBefore = Log.LogEndOffset;
                 Log.AppendAsFollower(records);
+                SnapshotIfRolledLocked(segmentsBefore, endBefore);
                 Producers.ApplyAppended(records);
             }
             long leo = Log.LogEndOffset;
@@ -745,6 +762,7 @@ public sealed class Partition
             {
                 _log($"{TopicPartition}: fetch offset {fetchOffset} is below the leader's log start {leaderLogStart}: restarting the log there");
                 Log.TruncateFullyAndStartAt(leaderLogStart);
+                Snapshots.DeleteAll();
                 Producers.Clear();
                 Volatile.Write(ref _hw, leaderLogStart);
             }
@@ -766,14 +784,51 @@ public sealed class Partition
         Log.LeaderEpochs.TruncateFromEnd(Log.LogEndOffset);
         if (Log.LogEndOffset < before)
             _log($"{TopicPartition}: truncated from {before} to {Log.LogEndOffset} (diverged from the leader)");
-        Producers.Rebuild(Log);
+        Snapshots.DeleteAbove(Log.LogEndOffset);
+        Snapshots.LoadInto(Producers, Log);
         if (_hw > Log.LogEndOffset) Volatile.Write(ref _hw, Log.LogEndOffset);
         SignalWatchersLocked();
     }
 
-    /// <summary>Rebuilds the producer state from the log (on load).</summary>
-    internal long RebuildProducerState()
+    // ------------------------------------------------------------------ producer state: load, snapshots, expiration
+
+    /// <summary>
+    /// Loads the producer state (on load): from the newest usable snapshot plus the log after it, else
+    /// by scanning the whole log (see <see cref="ProducerSnapshotFiles"/>).
+    /// </summary>
+    internal ProducerSnapshotFiles.LoadOutcome LoadProducerState()
     {
-        lock (_lock) return Producers.Rebuild(Log);
+        lock (_lock) return Snapshots.LoadInto(Producers, Log);
+    }
+
+    /// <summary>
+    /// Called under the lock right after an append, before the producer table takes the appended
+    /// batches: when the append rolled a segment (the segment count changed), the table describes the
+    /// log up to <paramref name="endBefore"/>, and is written as the snapshot there. (A count changed by
+    /// retention racing the append gives an extra, equally valid snapshot; a roll hidden by a
+    /// simultaneous deletion only skips one.)
+    /// </summary>
+    private void SnapshotIfRolledLocked(int segmentsBefore, long endBefore)
+    {
+        if (Log.SegmentCount != segmentsBefore) Snapshots.Write(Producers, endBefore, sync: false);
+    }
+
+    /// <summary>
+    /// Writes the snapshot at the log end (clean shutdown, after <see cref="Stop"/>: nothing is appended
+    /// any more), fsynced. False when the log is closed or writing failed.
+    /// </summary>
+    internal bool WriteShutdownSnapshot()
+    {
+        lock (_lock)
+        {
+            if (Log.IsClosed) return false;
+            return Snapshots.Write(Producers, Log.LogEndOffset, sync: true);
+        }
+    }
+
+    /// <summary>Producer-id expiration (see <see cref="ProducerStateTable.RemoveExpired"/>). Returns how many producers were removed.</summary>
+    internal int RemoveExpiredProducers(long nowMs, long expirationMs)
+    {
+        lock (_lock) return Producers.RemoveExpired(nowMs, expirationMs);
     }
 }

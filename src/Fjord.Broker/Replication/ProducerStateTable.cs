@@ -10,8 +10,9 @@ namespace Fjord.Broker.Replication;
 /// last <see cref="BatchesKept"/> batches (Kafka keeps 5: a producer has at most 5 requests in flight
 /// per partition), its coordinator epoch and its open transaction; and for the partition the
 /// ongoing transactions, the completed transactions whose marker is not yet below the high
-/// watermark, and the aborted-transaction index. Built by scanning the log when the partition is
-/// loaded or truncated, and kept current by every append, as leader or follower.
+/// watermark, and the aborted-transaction index. Loaded from the newest usable producer snapshot plus
+/// the log after it (<see cref="ProducerSnapshotFiles"/>), else by scanning the log, when the partition
+/// is loaded or truncated, and kept current by every append, as leader or follower.
 /// </summary>
 /// <remarks>
 /// <para><b>Idempotence</b> (Kafka 2.5+, KIP-360): a batch whose epoch and sequence range equal one of
@@ -20,7 +21,10 @@ namespace Fjord.Broker.Replication;
 /// every version, never PRODUCER_FENCED); a newer epoch must start at sequence 0; in the same epoch
 /// the first sequence must follow the last one (Int32.MaxValue wraps to 0), else
 /// OUT_OF_ORDER_SEQUENCE_NUMBER; a producer id the partition has no state for is accepted at any
-/// sequence (its state may have gone with retention or DeleteRecords — never UNKNOWN_PRODUCER_ID).</para>
+/// sequence (its state may have gone with retention, DeleteRecords or producer-id expiration — never
+/// UNKNOWN_PRODUCER_ID: Kafka 2.5+ accepts writes of a producer without state at any sequence).</para>
+/// <para><b>Expiration</b> (<see cref="RemoveExpired"/>): a producer without an open transaction whose
+/// last timestamp is producer.id.expiration.ms old is forgotten.</para>
 /// <para><b>Transactions.</b> A transactional data batch opens a transaction of its producer at its
 /// first offset unless one is open already (the epoch does not matter: the coordinator closes a
 /// transaction before bumping the epoch). A non-transactional batch of a producer with an open
@@ -38,9 +42,14 @@ namespace Fjord.Broker.Replication;
 /// replicated); LSO = min(first unstable offset, HW), never below the log start offset.</para>
 /// <para><b>Aborted index</b>: in marker-offset order (markers are appended in offset order). Entries
 /// whose marker is below the log start offset are dropped by <see cref="PruneAbortedBelow"/>; a
-/// truncation rebuilds the whole table from the log. Not persisted: rebuilt on load by the same scan
-/// as the producer state (the log cleaner keeps transactional and control batches unchanged, so the
-/// scan sees every marker still in the log).</para>
+/// truncation reloads the whole table (snapshot at or below the new end + replay, else a scan).
+/// Persisted with the producers in the snapshot files (<see cref="ProducerStateSnapshot"/>); without a
+/// usable snapshot it is rebuilt by the scan (the log cleaner keeps transactional and control batches
+/// unchanged, so the scan sees every marker still in the log).</para>
+/// <para><b>Snapshot invariant.</b> <see cref="ToSnapshot"/> at the log end O, then <see cref="LoadSnapshot"/>
+/// and <see cref="Replay"/> from O, gives the same table (<see cref="Describe"/>) as applying the whole
+/// log, provided the log below O has not changed (see <see cref="ProducerSnapshotFiles"/> for how that
+/// is ensured).</para>
 /// <para>Not thread-safe: the owning <see cref="Partition"/> serialises access under its lock.</para>
 /// </remarks>
 internal sealed class ProducerStateTable
@@ -319,11 +328,24 @@ internal sealed class ProducerStateTable
     public long Rebuild(PartitionLog log, int chunkBytes = 1024 * 1024)
     {
         Clear();
-        long offset = log.LogStartOffset;
+        long batches = Replay(log, log.LogStartOffset, chunkBytes);
+        PruneAbortedBelow(log.LogStartOffset);
+        return batches;
+    }
+
+    /// <summary>
+    /// Applies the batches of <paramref name="log"/> from <paramref name="fromOffset"/> (a batch boundary:
+    /// the log end some snapshot covered; never below the log start) to its end, on top of the current
+    /// state. Batches ending before <paramref name="fromOffset"/> are skipped. Returns the batches applied.
+    /// </summary>
+    public long Replay(PartitionLog log, long fromOffset, int chunkBytes = 1024 * 1024)
+    {
+        long offset = Math.Max(fromOffset, log.LogStartOffset);
+        long start = offset;
         long end = log.LogEndOffset;
         long batches = 0;
         // Each round consumes at least one batch, so the loop ends within (end - start) rounds.
-        for (long round = 0; offset < end && round <= end - log.LogStartOffset; round++)
+        for (long round = 0; offset < end && round <= end - start; round++)
         {
             LogReadResult read;
             try
@@ -341,9 +363,13 @@ internal sealed class ProducerStateTable
             {
                 while (reader.MoveNext())
                 {
-                    Apply(reader.Current);
-                    next = reader.Current.LastOffset + 1;
-                    batches++;
+                    var batch = reader.Current;
+                    if (batch.LastOffset >= fromOffset)
+                    {
+                        Apply(batch);
+                        batches++;
+                    }
+                    next = Math.Max(next, batch.LastOffset + 1);
                 }
             }
             catch (ProtocolDecodeException)
@@ -353,7 +379,77 @@ internal sealed class ProducerStateTable
             if (next <= offset) break;
             offset = next;
         }
-        PruneAbortedBelow(log.LogStartOffset);
         return batches;
+    }
+
+    // ------------------------------------------------------------------ producer-id expiration
+
+    /// <summary>
+    /// Producer-id expiration (Kafka's <c>producer.id.expiration.ms</c>): forgets every producer without an
+    /// open transaction whose last timestamp (the max timestamp of its last batch or marker, -1 before
+    /// any) is at least <paramref name="expirationMs"/> older than <paramref name="nowMs"/>. A forgotten
+    /// producer is an unknown one again: its next batch is accepted at any sequence and epoch (see the
+    /// class remarks), and retries of its old batches are no longer recognised as duplicates. The
+    /// aborted index and the completed transactions are not touched. Returns how many were removed.
+    /// </summary>
+    public int RemoveExpired(long nowMs, long expirationMs)
+    {
+        List<long>? expired = null;
+        foreach (var (id, entry) in _producers)
+            if (entry.CurrentTxnFirstOffset < 0 && nowMs - entry.LastTimestamp >= expirationMs) (expired ??= []).Add(id);
+        if (expired is null) return 0;
+        foreach (long id in expired) _producers.Remove(id);
+        return expired.Count;
+    }
+
+    // ------------------------------------------------------------------ snapshots
+
+    /// <summary>
+    /// The whole state in the snapshot file layout (see <see cref="ProducerStateSnapshot"/>), covering
+    /// the log up to <paramref name="snapshotOffset"/> (exclusive).
+    /// </summary>
+    public byte[] ToSnapshot(long snapshotOffset)
+    {
+        var producers = _producers.OrderBy(p => p.Key).Select(p => new ProducerStateSnapshot.Producer(p.Key, p.Value.Epoch, p.Value.CoordinatorEpoch,
+            p.Value.CurrentTxnFirstOffset, p.Value.LastTimestamp, [.. p.Value.Batches])).ToList();
+        return ProducerStateSnapshot.Encode(snapshotOffset, producers, _aborted, [.. _unreplicated]);
+    }
+
+    /// <summary>Forgets everything and takes the state of a decoded snapshot.</summary>
+    public void LoadSnapshot(ProducerStateSnapshot.Contents contents)
+    {
+        Clear();
+        foreach (var p in contents.Producers)
+        {
+            var entry = new ProducerEntry(p.Epoch) { CoordinatorEpoch = p.CoordinatorEpoch, CurrentTxnFirstOffset = p.CurrentTxnFirstOffset, LastTimestamp = p.LastTimestamp };
+            entry.Batches.AddRange(p.Batches);
+            _producers[p.ProducerId] = entry;
+            if (p.CurrentTxnFirstOffset >= 0) _ongoing.Add((p.CurrentTxnFirstOffset, p.ProducerId));
+        }
+        _aborted.AddRange(contents.Aborted);
+        foreach (var u in contents.Unreplicated)
+            if (_unreplicatedFirstOffsets.Add(u.FirstOffset)) _unreplicated.Enqueue(u);
+    }
+
+    /// <summary>
+    /// A canonical text of the whole state (producers by id with their kept batches, ongoing and
+    /// completed-unreplicated transactions, aborted index): two tables are equivalent iff their texts are
+    /// equal. For tests and diagnostics.
+    /// </summary>
+    internal string Describe()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var (id, e) in _producers.OrderBy(p => p.Key))
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture,
+                $"P {id} e={e.Epoch} ce={e.CoordinatorEpoch} txn={e.CurrentTxnFirstOffset} ts={e.LastTimestamp}");
+            foreach (var b in e.Batches)
+                text.Append(System.Globalization.CultureInfo.InvariantCulture, $" [{b.FirstSequence}-{b.LastSequence}@{b.FirstOffset}-{b.LastOffset} t{b.Timestamp}]");
+            text.Append('\n');
+        }
+        foreach (var (first, pid) in _ongoing) text.Append(System.Globalization.CultureInfo.InvariantCulture, $"O {pid}@{first}\n");
+        foreach (var (first, marker) in _unreplicated) text.Append(System.Globalization.CultureInfo.InvariantCulture, $"U {first}-{marker}\n");
+        foreach (var a in _aborted) text.Append(System.Globalization.CultureInfo.InvariantCulture, $"A {a.ProducerId} {a.FirstOffset}-{a.LastOffset}\n");
+        return text.ToString();
     }
 }

@@ -41,6 +41,7 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
     private readonly object _fetcherLock = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly Task _maintenance;
+    private readonly Task _producerExpiration;
     private volatile MetadataImage _image = MetadataImage.Empty;
     private int _stopped;
 
@@ -64,6 +65,7 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
         var sink = log ?? (_ => { });
         _log = line => sink($"[ReplicaManager {brokerId}] {line}");
         _maintenance = Task.Run(MaintenanceLoopAsync);
+        _producerExpiration = Task.Run(ProducerExpirationLoopAsync);
     }
 
     public int BrokerId { get; }
@@ -176,8 +178,10 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
             {
                 MinInsyncReplicas = MinInsyncReplicasFor(tp.Topic, image),
             };
-            long scanned = partition.RebuildProducerState();
-            _log($"{tp}: replica loaded, offsets [{log.LogStartOffset}, {log.LogEndOffset}), {partition.Producers.Count} producer(s) from {scanned} batch(es)");
+            var loaded = partition.LoadProducerState();
+            _log($"{tp}: replica loaded, offsets [{log.LogStartOffset}, {log.LogEndOffset}), {partition.Producers.Count} producer(s) from "
+                 + (loaded.SnapshotOffset is { } at ? $"the snapshot at {at} and " : "")
+                 + $"{loaded.BatchesReplayed} batch(es)");
             _partitions[tp] = partition;
             return partition;
         }
@@ -234,6 +238,25 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
             _log($"topic {topic}: invalid config ignored, using the defaults: {e.Message}");
             return _options.DefaultLogConfig;
         }
+    }
+
+    /// <summary>
+    /// producer.id.expiration.ms: this broker's dynamic config, else the cluster default (both from the
+    /// image), else <see cref="ReplicaManagerOptions.ProducerIdExpirationMs"/> (server.properties).
+    /// </summary>
+    internal long ProducerIdExpirationMsFor(MetadataImage image)
+    {
+        const string key = "producer.id.expiration.ms";
+        ConfigResource[] sources =
+        [
+            new(ConfigResourceTypes.Broker, BrokerId.ToString(CultureInfo.InvariantCulture)),
+            new(ConfigResourceTypes.Broker, ""),
+        ];
+        foreach (var source in sources)
+            if (image.Configs.ConfigsOf(source).TryGetValue(key, out var raw)
+                && long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) && value >= 1)
+                return value;
+        return _options.ProducerIdExpirationMs;
     }
 
     /// <summary>min.insync.replicas: the topic's, else this broker's dynamic config, else the cluster default, else the option.</summary>
@@ -373,6 +396,52 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
         }
     }
 
+    // ------------------------------------------------------------------ producer-id expiration
+
+    private async Task ProducerExpirationLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(_options.ProducerIdExpirationCheckIntervalMs));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_shutdown.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    RemoveExpiredProducers();
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    _log($"producer-id expiration failed: {e}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// One round of producer-id expiration (run every <see cref="ReplicaManagerOptions.ProducerIdExpirationCheckIntervalMs"/>):
+    /// in every partition, leader or follower, forgets the producers without an open transaction whose
+    /// last timestamp is at least producer.id.expiration.ms (<see cref="ProducerIdExpirationMsFor"/>)
+    /// before the clock's <see cref="IClock.UnixTimeMs"/> (see <see cref="ProducerStateTable.RemoveExpired"/>).
+    /// Returns how many producer entries were removed in all.
+    /// </summary>
+    public int RemoveExpiredProducers()
+    {
+        if (Stopped) return 0;
+        long now = _clock.UnixTimeMs;
+        long expiration = ProducerIdExpirationMsFor(_image);
+        int removed = 0;
+        foreach (var p in _partitions.Values)
+        {
+            int n = p.RemoveExpiredProducers(now, expiration);
+            if (n > 0) _log($"{p.TopicPartition}: {n} producer id(s) expired (no write for {expiration} ms)");
+            removed += n;
+        }
+        return removed;
+    }
+
     internal void SendAlterPartition(Partition partition, Partition.PendingIsrChange change)
     {
         if (Stopped) return;
@@ -423,9 +492,10 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
     // ------------------------------------------------------------------ shutdown
 
     /// <summary>
-    /// Stops fetchers and the ISR check, fails waiting acks=all produces with NOT_LEADER_OR_FOLLOWER
-    /// (retriable: clients go to the next leader), ends long polls with what they have. Logs stay
-    /// open (the log manager closes them). Idempotent.
+    /// Stops fetchers, the ISR check and producer-id expiration, fails waiting acks=all produces with
+    /// NOT_LEADER_OR_FOLLOWER (retriable: clients go to the next leader), ends long polls with what they
+    /// have, and writes a producer-state snapshot at every partition's log end. Logs stay open (the log
+    /// manager closes them). Idempotent.
     /// </summary>
     public async Task StopAsync()
     {
@@ -441,10 +511,22 @@ public sealed partial class ReplicaManager : IMetadataPublisher, IDisposable, IA
         lock (_metadataLock)
         {
             foreach (var p in _partitions.Values) p.Stop();
+            // Clean shutdown: nothing is appended any more, so a snapshot at each log end lets the next
+            // start skip the log scan.
+            foreach (var p in _partitions.Values)
+            {
+                try
+                {
+                    p.WriteShutdownSnapshot();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
         }
         try
         {
-            await _maintenance.ConfigureAwait(false);
+            await Task.WhenAll(_maintenance, _producerExpiration).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -44,6 +44,14 @@ public sealed record ReplicaManagerOptions
     /// <summary>The broker-level log config; topic configs from the metadata image are applied over it.</summary>
     public LogConfig DefaultLogConfig { get; init; } = LogConfig.Default;
 
+    /// <summary>producer.id.expiration.ms: a producer without an open transaction whose last write (its last
+    /// batch's timestamp) is this much older than now is forgotten by the partition. A dynamic broker
+    /// config in the metadata image (this broker's, then the cluster default) overrides it.</summary>
+    public long ProducerIdExpirationMs { get; init; } = 86_400_000;
+
+    /// <summary>producer.id.expiration.check.interval.ms: how often partitions look for expired producer ids.</summary>
+    public long ProducerIdExpirationCheckIntervalMs { get; init; } = 600_000;
+
     /// <summary>How often leaders look for ISR members to remove (Kafka: replica.lag.time.max.ms / 2).</summary>
     public long IsrCheckIntervalMs => Math.Max(1, ReplicaLagTimeMaxMs / 2);
 
@@ -60,8 +68,29 @@ public sealed record ReplicaManagerOptions
         Check(TxnMarkerTimeoutMs >= 0, "transaction marker timeout", TxnMarkerTimeoutMs);
         Check(DefaultMinInsyncReplicas >= 1, "min.insync.replicas", DefaultMinInsyncReplicas);
         Check(ControllerRequestTimeout > TimeSpan.Zero, "controller request timeout", ControllerRequestTimeout);
+        Check(ProducerIdExpirationMs >= 1, "producer.id.expiration.ms", ProducerIdExpirationMs);
+        Check(ProducerIdExpirationCheckIntervalMs is >= 1 and <= uint.MaxValue - 1, "producer.id.expiration.check.interval.ms", ProducerIdExpirationCheckIntervalMs);
         return this;
     }
+
+    /// <summary>
+    /// These options with the producer-state keys of a server.properties map applied:
+    /// <c>producer.id.expiration.ms</c> and <c>producer.id.expiration.check.interval.ms</c> (absent keys
+    /// keep the current values; a value that is not an integer ≥ 1 is an <see cref="ArgumentException"/>
+    /// naming the key).
+    /// </summary>
+    public ReplicaManagerOptions WithServerProperties(IReadOnlyDictionary<string, string> properties)
+    {
+        ArgumentNullException.ThrowIfNull(properties);
+        return this with
+        {
+            ProducerIdExpirationMs = BrokerProperties.Long(properties, "producer.id.expiration.ms", ProducerIdExpirationMs, 1),
+            ProducerIdExpirationCheckIntervalMs = BrokerProperties.Long(properties, "producer.id.expiration.check.interval.ms", ProducerIdExpirationCheckIntervalMs, 1),
+        };
+    }
+
+    /// <summary>The server properties <see cref="WithServerProperties"/> reads.</summary>
+    public static IReadOnlyList<string> PropertyKeys { get; } = ["producer.id.expiration.ms", "producer.id.expiration.check.interval.ms"];
 
     private static void Check(bool valid, string key, object value)
     {

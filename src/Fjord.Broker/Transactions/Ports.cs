@@ -66,23 +66,29 @@ public sealed class TransactionCoordinatorOptions
     /// <summary>Wait before resending markers that failed (doubles up to 10×).</summary>
     public int MarkerRetryBackoffMs { get; init; } = 100;
 
-    /// <summary>The settings from <c>server.properties</c> (Kafka's keys; a missing or invalid value keeps the default).</summary>
+    /// <summary>The server properties <see cref="FromProperties"/> reads.</summary>
+    public static IReadOnlyList<string> PropertyKeys { get; } =
+    [
+        "transaction.state.log.num.partitions", "offsets.topic.num.partitions", "transaction.max.timeout.ms",
+        "transactional.id.expiration.ms", "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+    ];
+
+    /// <summary>Reads <see cref="PropertyKeys"/> from server properties (absent: the default; invalid:
+    /// <see cref="InvalidBrokerPropertyException"/>, see <see cref="BrokerProperties"/>).</summary>
     public static TransactionCoordinatorOptions FromProperties(IReadOnlyDictionary<string, string> p)
     {
         ArgumentNullException.ThrowIfNull(p);
         var d = new TransactionCoordinatorOptions();
-        long L(string key, long def, long min) =>
-            p.TryGetValue(key, out var raw) && long.TryParse(raw.Trim(), System.Globalization.NumberStyles.Integer,
-                System.Globalization.CultureInfo.InvariantCulture, out long v) && v >= min ? v : def;
-        int I(string key, int def, int min) => (int)Math.Min(L(key, def, min), int.MaxValue);
+        int I(string key, int def) => BrokerProperties.Int(p, key, def, 1);
         return new TransactionCoordinatorOptions
         {
-            TransactionStateLogPartitions = I("transaction.state.log.num.partitions", d.TransactionStateLogPartitions, 1),
-            OffsetsTopicPartitions = I("offsets.topic.num.partitions", d.OffsetsTopicPartitions, 1),
-            TransactionMaxTimeoutMs = I("transaction.max.timeout.ms", d.TransactionMaxTimeoutMs, 1),
-            TransactionalIdExpirationMs = L("transactional.id.expiration.ms", d.TransactionalIdExpirationMs, 1),
-            AbortTimedOutTransactionsIntervalMs = I("transaction.abort.timed.out.transaction.cleanup.interval.ms", d.AbortTimedOutTransactionsIntervalMs, 1),
-            RemoveExpiredTransactionalIdsIntervalMs = I("transaction.remove.expired.transaction.cleanup.interval.ms", d.RemoveExpiredTransactionalIdsIntervalMs, 1),
+            TransactionStateLogPartitions = I("transaction.state.log.num.partitions", d.TransactionStateLogPartitions),
+            OffsetsTopicPartitions = I("offsets.topic.num.partitions", d.OffsetsTopicPartitions),
+            TransactionMaxTimeoutMs = I("transaction.max.timeout.ms", d.TransactionMaxTimeoutMs),
+            TransactionalIdExpirationMs = BrokerProperties.Long(p, "transactional.id.expiration.ms", d.TransactionalIdExpirationMs, 1),
+            AbortTimedOutTransactionsIntervalMs = I("transaction.abort.timed.out.transaction.cleanup.interval.ms", d.AbortTimedOutTransactionsIntervalMs),
+            RemoveExpiredTransactionalIdsIntervalMs = I("transaction.remove.expired.transaction.cleanup.interval.ms", d.RemoveExpiredTransactionalIdsIntervalMs),
         };
     }
 }

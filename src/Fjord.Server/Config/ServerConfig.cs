@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net.Sockets;
+using Fjord.Broker;
 using Fjord.Storage;
 using K = Fjord.Server.ServerConfigKeys;
 
@@ -224,6 +225,15 @@ public sealed class ServerConfig
                          $"{K.BrokerSessionTimeoutMs} ({config.BrokerSessionTimeoutMs} ms), or brokers lose their lease between heartbeats");
 
         r.Accept(K.AcceptedUnused);
+        r.Accept(BrokerProperties.Keys);
+        try
+        {
+            BrokerProperties.Validate(r.Properties);
+        }
+        catch (InvalidBrokerPropertyException e)
+        {
+            throw new ConfigException(e.Key, e.Value, e.Problem);
+        }
         foreach (var key in r.Unread(k => K.AcceptedUnusedPrefixes.Any(p => k.StartsWith(p, StringComparison.Ordinal))))
             warnings.Add($"unknown configuration '{key}' is ignored");
         return config;

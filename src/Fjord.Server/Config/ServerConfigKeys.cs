@@ -84,7 +84,8 @@ public static class ServerConfigKeys
     public const string LogSegmentDeleteDelayMs = "log.segment.delete.delay.ms";
     public const string LogCleanerMinCleanableRatio = "log.cleaner.min.cleanable.ratio";
 
-    /// <summary>Kafka keys accepted without a warning that Fjord does not act on (yet).</summary>
+    /// <summary>Kafka keys accepted without a warning that Fjord does not act on (yet). The keys the
+    /// broker's components read themselves are <c>Fjord.Broker.BrokerProperties.Keys</c>.</summary>
     public static readonly IReadOnlySet<string> AcceptedUnused = new HashSet<string>(StringComparer.Ordinal)
     {
         "num.network.threads", "num.io.threads", "background.threads", "queued.max.requests", "queued.max.request.bytes",
@@ -103,16 +104,10 @@ public static class ServerConfigKeys
         "delete.topic.enable", "unclean.leader.election.enable", "auto.leader.rebalance.enable",
         "leader.imbalance.check.interval.seconds", "leader.imbalance.per.broker.percentage", "broker.rack",
         "fetch.max.bytes", "max.incremental.fetch.session.cache.slots",
-        "replica.fetch.min.bytes", 
-        "replica.fetch.response.max.bytes", "replica.socket.timeout.ms",
+        "replica.fetch.min.bytes", "replica.fetch.response.max.bytes", "replica.socket.timeout.ms",
         "replica.socket.receive.buffer.bytes", "replica.high.watermark.checkpoint.interval.ms", "replica.selector.class",
-        "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
-        "group.max.size", "group.coordinator.rebalance.protocols", "group.consumer.heartbeat.interval.ms",
-        "group.consumer.session.timeout.ms", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
-        "offsets.commit.timeout.ms", "offsets.load.buffer.size", "offsets.topic.segment.bytes",
-        "offsets.topic.compression.codec", "offset.metadata.max.bytes",
-        "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes", "transaction.max.timeout.ms",
-        "transactional.id.expiration.ms", "producer.id.expiration.ms",
+        "group.coordinator.rebalance.protocols", "offsets.load.buffer.size", "offsets.topic.compression.codec",
+        "transaction.state.log.segment.bytes",
         "authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
         "sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol", "sasl.mechanism.controller.protocol",
         "metric.reporters", "metrics.num.samples", "metrics.sample.window.ms", "metrics.recording.level",

@@ -91,12 +91,13 @@ public static class BrokerApiRegistry
 
     /// <summary>
     /// The transaction coordinator's APIs (<see cref="TransactionCoordinator"/>): AddPartitionsToTxn
-    /// v0-4 (v4: broker batches), AddOffsetsToTxn v0-4, EndTxn v0-4 (v5's per-transaction epoch bump
-    /// belongs to transaction version 2, not served), DescribeTransactions v0, ListTransactions v0-1.
+    /// v0-5 (v4+: broker batches; v5 = v4 plus the TRANSACTION_ABORTABLE error, answered as v4),
+    /// AddOffsetsToTxn v0-4, EndTxn v0-4 (v5's per-transaction epoch bump belongs to transaction
+    /// version 2, not served), DescribeTransactions v0, ListTransactions v0-1.
     /// </summary>
     private static void RegisterTransactions(ApiHandlerRegistry registry, TransactionCoordinator transactions)
     {
-        registry.Register<AddPartitionsToTxnRequest>(0, 4, async (ctx, request) =>
+        registry.Register<AddPartitionsToTxnRequest>(0, 5, async (ctx, request) =>
             ApiResponse.Of(await transactions.AddPartitionsToTxnAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));
         registry.Register<AddOffsetsToTxnRequest>(0, 4, async (ctx, request) =>
             ApiResponse.Of(await transactions.AddOffsetsToTxnAsync(request, ctx.ApiVersion, ctx.ConnectionClosed).ConfigureAwait(false)));

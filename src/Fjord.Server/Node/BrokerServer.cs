@@ -170,7 +170,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 ReplicaFetchMaxBytes = config.ReplicaFetchMaxBytes,
                 DefaultMinInsyncReplicas = config.MinInSyncReplicas,
                 DefaultLogConfig = config.LogDefaults,
-            }, SystemClock.Instance, output);
+            }.WithServerProperties(config.Originals), SystemClock.Instance, output);
             disposables.Push(replicas);
             // Not before the image is at least as new as this incarnation's registration: see
             // BrokerMetadataPump.InstallWhenCaughtUp (the lifecycle manager is created below).
