@@ -19,7 +19,7 @@ public static class CommandLine
         new("server", "run a node: server start --config FILE (broker, controller or both) | server start --dev (one node on localhost:9092)", ServerCommand.Run),
         new("perf", "load tools: perf produce | consume --bootstrap-server HOST:PORT --topic T --num-records N (kafka-*-perf-test)", PerfCommand.Run),
         new("metadata-quorum", "the KRaft quorum: --bootstrap-controller HOST:PORT | --bootstrap-server HOST:PORT describe --status | --replication; add-controller, remove-controller", MetadataQuorumCommand.Run),
-        new("metadata-shell", "browse the cluster metadata as files: --snapshot FILE | --directory DIR | --bootstrap-controller HOST:PORT [-- COMMAND]", Shell.MetadataShellCommand.Run),
+        new("metadata-shell", "browse the cluster metadata as files: --snapshot FILE | --directory DIR | --bootstrap-controller HOST:PORT | --bootstrap-server HOST:PORT [-- COMMAND]", Shell.MetadataShellCommand.Run),
         new("dump-log", "dump log segments, snapshots and indexes: --files F,... [--deep-iteration] [--cluster-metadata-decoder] [--json]", DumpLogCommand.Run),
         new("topics", "create, delete, alter, list and describe topics: --bootstrap-server H:P --create|--delete|--alter|--list|--describe (kafka-topics)", Admin.TopicsCommand.Run),
         new("configs", "describe and alter configs: --bootstrap-server H:P --entity-type topics|brokers|broker-defaults|users|clients --describe|--alter (kafka-configs)", Admin.ConfigsCommand.Run),

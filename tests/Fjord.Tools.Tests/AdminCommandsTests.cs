@@ -147,6 +147,114 @@ public sealed class AdminCommandsTests(AdminNode node) : IClassFixture<AdminNode
     }
 
     [Fact]
+    public void Client_quotas_for_ips_alter_describe_delete()
+    {
+        Assert.Contains("Completed updating quotas for ip=127.0.0.1.", node.Ok("client-quotas", "--alter", "--entity-type", "ips", "--entity-name", "127.0.0.1",
+            "--add-config", "connection_creation_rate=10"));
+        Assert.Contains("Completed updating quotas for ip=<default>.", node.Ok("client-quotas", "--alter", "--entity-type", "ips", "--entity-default",
+            "--add-config", "connection_creation_rate=25"));
+        // As Kafka, the ip quota is an integer rate: a fraction is the broker's INVALID_REQUEST, exit 1.
+        var (fraction, _, fractionErr) = node.Fjord("client-quotas", "--alter", "--entity-type", "ips", "--entity-default", "--add-config", "connection_creation_rate=25.5");
+        Assert.Equal(1, fraction);
+        Assert.Contains("INVALID_REQUEST: Configuration connection_creation_rate must be an Integer value", fractionErr);
+        Assert.Matches(@"(?m)^ip=127\.0\.0\.1\s+connection_creation_rate\s+10\.0$", node.Ok("client-quotas", "--describe", "--entity-type", "ips", "--entity-name", "127.0.0.1"));
+        // One entity: exactly its quota, not the default's.
+        var one = Assert.Single(node.Json("client-quotas", "--describe", "--entity-type", "ips", "--entity-name", "127.0.0.1").EnumerateArray());
+        Assert.Equal("127.0.0.1", one.GetProperty("entity").GetProperty("ip").GetString());
+        Assert.Equal(10.0, Assert.Single(one.GetProperty("quotas").EnumerateObject()).Value.GetDouble());
+        var dflt = Assert.Single(node.Json("client-quotas", "--describe", "--entity-type", "ips", "--entity-default").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, dflt.GetProperty("entity").GetProperty("ip").ValueKind);
+        Assert.Equal(25.0, dflt.GetProperty("quotas").GetProperty("connection_creation_rate").GetDouble());
+        Assert.Matches(@"(?m)^ip=<default>\s+connection_creation_rate\s+25\.0$", node.Ok("client-quotas", "--describe", "--entity-type", "ips", "--entity-default"));
+        // Every ip entity: both, and no user or client quota.
+        var ips = node.Json("client-quotas", "--describe", "--entity-type", "ips").EnumerateArray().ToList();
+        Assert.Equal(2, ips.Count);
+        Assert.All(ips, e => Assert.Equal(["ip"], e.GetProperty("entity").EnumerateObject().Select(p => p.Name)));
+        Assert.Equal([10.0, 25.0], ips.Select(e => e.GetProperty("quotas").GetProperty("connection_creation_rate").GetDouble()).Order());
+        // A user quota is not an ip quota: the broker refuses it, exit 1.
+        var (code, _, err) = node.Fjord("client-quotas", "--alter", "--entity-type", "ips", "--entity-name", "127.0.0.1", "--add-config", "producer_byte_rate=100");
+        Assert.Equal(1, code);
+        Assert.Contains("INVALID_REQUEST", err);
+        // Not an address: refused.
+        Assert.NotEqual(0, node.Fjord("client-quotas", "--alter", "--entity-type", "ips", "--entity-name", "not-an-ip", "--add-config", "connection_creation_rate=1").Code);
+
+        // Delete: the entity disappears once its last quota is gone.
+        node.Ok("client-quotas", "--alter", "--entity-type", "ips", "--entity-name", "127.0.0.1", "--delete-config", "connection_creation_rate");
+        Assert.Empty(node.Json("client-quotas", "--describe", "--entity-type", "ips", "--entity-name", "127.0.0.1").EnumerateArray());
+        Assert.Equal("ENTITY  QUOTA  VALUE", node.Ok("client-quotas", "--describe", "--entity-type", "ips", "--entity-name", "127.0.0.1").Trim());
+        var left = Assert.Single(node.Json("client-quotas", "--describe", "--entity-type", "ips").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, left.GetProperty("entity").GetProperty("ip").ValueKind);
+        node.Ok("client-quotas", "--alter", "--entity-type", "ips", "--entity-default", "--delete-config", "connection_creation_rate");
+        Assert.Empty(node.Json("client-quotas", "--describe", "--entity-type", "ips").EnumerateArray());
+    }
+
+    [Fact]
+    public void Acls_for_transactional_ids_cluster_and_prefixed_groups_add_list_filter_remove()
+    {
+        string added = node.Ok("acls", "--add", "--allow-principal", "User:txn-app", "--operation", "Write", "--operation", "Describe",
+            "--transactional-id", "adm-txn-1", "--allow-host", "10.0.0.1");
+        Assert.Contains("Added 2 ACL(s):", added);
+        Assert.Matches(@"(?m)^TRANSACTIONAL_ID\s+adm-txn-1\s+LITERAL\s+User:txn-app\s+10\.0\.0\.1\s+WRITE\s+ALLOW$", added);
+        node.Ok("acls", "--add", "--allow-principal", "User:txn-app", "--operation", "Write", "--transactional-id", "adm-txn-", "--resource-pattern-type", "prefixed");
+        node.Ok("acls", "--add", "--allow-principal", "User:ops", "--operation", "IdempotentWrite", "--operation", "ClusterAction", "--cluster");
+        node.Ok("acls", "--add", "--deny-principal", "User:ops", "--operation", "Alter", "--cluster", "--deny-host", "10.9.9.9");
+        node.Ok("acls", "--add", "--allow-principal", "User:reader", "--operation", "Read", "--group", "adm-app-", "--resource-pattern-type", "prefixed");
+
+        // By resource (literal by default): only that resource's bindings.
+        var txn = node.Json("acls", "--list", "--transactional-id", "adm-txn-1").EnumerateArray().ToList();
+        Assert.Equal(2, txn.Count);
+        Assert.All(txn, b =>
+        {
+            Assert.Equal("TRANSACTIONAL_ID", b.GetProperty("resourceType").GetString());
+            Assert.Equal("adm-txn-1", b.GetProperty("name").GetString());
+            Assert.Equal("LITERAL", b.GetProperty("patternType").GetString());
+            Assert.Equal("User:txn-app", b.GetProperty("principal").GetString());
+            Assert.Equal("10.0.0.1", b.GetProperty("host").GetString());
+            Assert.Equal("ALLOW", b.GetProperty("permission").GetString());
+        });
+        Assert.Equal(["DESCRIBE", "WRITE"], txn.Select(b => b.GetProperty("operation").GetString()).Order());
+        // --resource-pattern-type match: every binding that applies to the name, the prefixed one too.
+        var matching = node.Json("acls", "--list", "--transactional-id", "adm-txn-1", "--resource-pattern-type", "match").EnumerateArray().ToList();
+        Assert.Equal(3, matching.Count);
+        Assert.Contains(matching, b => b.GetProperty("name").GetString() == "adm-txn-" && b.GetProperty("patternType").GetString() == "PREFIXED");
+        Assert.Single(node.Json("acls", "--list", "--transactional-id", "adm-txn-", "--resource-pattern-type", "prefixed").EnumerateArray());
+
+        string cluster = node.Ok("acls", "--list", "--cluster");
+        Assert.Matches(@"(?m)^CLUSTER\s+kafka-cluster\s+LITERAL\s+User:ops\s+\*\s+CLUSTER_ACTION\s+ALLOW$", cluster);
+        Assert.Matches(@"(?m)^CLUSTER\s+kafka-cluster\s+LITERAL\s+User:ops\s+\*\s+IDEMPOTENT_WRITE\s+ALLOW$", cluster);
+        Assert.Matches(@"(?m)^CLUSTER\s+kafka-cluster\s+LITERAL\s+User:ops\s+10\.9\.9\.9\s+ALTER\s+DENY$", cluster);
+        Assert.DoesNotContain("TRANSACTIONAL_ID", cluster);
+        Assert.Equal(3, cluster.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1);
+        // --operation and --principal narrow a list.
+        Assert.Equal("DENY", Assert.Single(node.Json("acls", "--list", "--cluster", "--operation", "Alter").EnumerateArray()).GetProperty("permission").GetString());
+        var ops = node.Json("acls", "--list", "--principal", "User:ops").EnumerateArray().ToList();
+        Assert.Equal(3, ops.Count);
+        Assert.All(ops, b => Assert.Equal("CLUSTER", b.GetProperty("resourceType").GetString()));
+
+        // A prefixed group ACL: not listed for the literal name, listed with match for a group under the prefix.
+        Assert.Empty(node.Json("acls", "--list", "--group", "adm-app-").EnumerateArray());
+        var group = Assert.Single(node.Json("acls", "--list", "--group", "adm-app-orders", "--resource-pattern-type", "match").EnumerateArray());
+        Assert.Equal(("GROUP", "adm-app-", "PREFIXED", "READ"), (group.GetProperty("resourceType").GetString(), group.GetProperty("name").GetString(),
+            group.GetProperty("patternType").GetString(), group.GetProperty("operation").GetString()));
+        Assert.Empty(node.Json("acls", "--list", "--group", "other-app", "--resource-pattern-type", "match").EnumerateArray());
+
+        // Remove: one operation of the transactional id, then the deny on the cluster by principal and host, then the rest.
+        string removed = node.Ok("acls", "--remove", "--transactional-id", "adm-txn-1", "--operation", "Describe", "--force");
+        Assert.Contains("Removed 1 ACL(s):", removed);
+        Assert.Matches(@"(?m)^TRANSACTIONAL_ID\s+adm-txn-1\s+LITERAL\s+User:txn-app\s+10\.0\.0\.1\s+DESCRIBE\s+ALLOW$", removed);
+        Assert.Equal("WRITE", Assert.Single(node.Json("acls", "--list", "--transactional-id", "adm-txn-1").EnumerateArray()).GetProperty("operation").GetString());
+        Assert.Contains("Removed 1 ACL(s):", node.Ok("acls", "--remove", "--cluster", "--deny-principal", "User:ops", "--deny-host", "10.9.9.9"));
+        Assert.Equal(["CLUSTER_ACTION", "IDEMPOTENT_WRITE"], node.Json("acls", "--list", "--cluster").EnumerateArray().Select(b => b.GetProperty("operation").GetString()).Order());
+        Assert.Contains("Removed 2 ACL(s):", node.Ok("acls", "--remove", "--cluster"));
+        Assert.Contains("Removed 1 ACL(s):", node.Ok("acls", "--remove", "--group", "adm-app-", "--resource-pattern-type", "prefixed"));
+        node.Ok("acls", "--remove", "--transactional-id", "adm-txn-1");
+        node.Ok("acls", "--remove", "--transactional-id", "adm-txn-", "--resource-pattern-type", "prefixed");
+        Assert.Empty(node.Json("acls", "--list", "--transactional-id", "adm-txn-1", "--resource-pattern-type", "match").EnumerateArray());
+        Assert.Empty(node.Json("acls", "--list", "--cluster").EnumerateArray());
+        Assert.Empty(node.Json("acls", "--list", "--principal", "User:reader").EnumerateArray());
+    }
+
+    [Fact]
     public void Features_describe_and_dry_run()
     {
         string table = node.Ok("features", "describe");

@@ -9,11 +9,25 @@ namespace Fjord.Tools.Tests;
 /// node 1) started as a real <c>fjord server start --config</c> process in its own temp directory, on
 /// ports that were free a moment ago; ready once the broker is unfenced; stopped by SIGTERM (its own
 /// PID) when the class is done. Commands run in-process through <see cref="CommandLine.Run"/>.
+/// <c>group.initial.rebalance.delay.ms=0</c> so external consumers join a new group at once.
+/// A subclass may format the storage with other flags (<see cref="AdminNode(string[])"/>), e.g. an older
+/// <c>--release-version</c>.
 /// </summary>
-public sealed class AdminNode : IAsyncLifetime
+public class AdminNode : IAsyncLifetime
 {
     private readonly ClusterDirectory _dir = new();
+    private readonly string[] _formatFlags;
     private FjordProcess? _process;
+
+    public AdminNode() : this([])
+    {
+    }
+
+    /// <summary>A node whose storage is formatted with <c>fjord storage format … <paramref name="formatFlags"/></c>.</summary>
+    protected AdminNode(string[] formatFlags) => _formatFlags = formatFlags;
+
+    /// <summary>A directory of this node's temp directory for the tests' own files (scripts).</summary>
+    public string ScratchDir => Directory.CreateDirectory(_dir.Sub("scratch")).FullName;
 
     public string Bootstrap { get; private set; } = "";
     public string Transcript => _process?.Transcript() ?? "(not started)";
@@ -42,8 +56,9 @@ public sealed class AdminNode : IAsyncLifetime
             transaction.state.log.replication.factor=1
             transaction.state.log.min.isr=1
             auto.create.topics.enable=true
+            group.initial.rebalance.delay.ms=0
             """ + "\n");
-        ClusterDirectory.Format(config);
+        ClusterDirectory.Format(config, _formatFlags);
         _process = FjordProcess.Start("fjord admin node", "server", "start", "--config", config);
         await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), TimeSpan.FromSeconds(60), "that the broker is unfenced");
     }

@@ -23,8 +23,17 @@ public sealed class MetadataShellTests(MetadataToolsNode node, ITestOutputHelper
     public void Live_quorum_and_directory_answer_the_same()
     {
         foreach (var command in MetadataToolsNode.ComparedCommands)
+        {
             Assert.True(node.LiveAnswers[command] == node.RunningDirectoryAnswers[command],
                 $"'{command}' differs:\nlive:\n{node.LiveAnswers[command]}\ndirectory:\n{node.RunningDirectoryAnswers[command]}");
+            // --bootstrap-server: the controllers the broker's DescribeQuorum names, read the same way.
+            Assert.True(node.BrokerAnswers[command] == node.RunningDirectoryAnswers[command],
+                $"'{command}' differs:\nthrough the broker:\n{node.BrokerAnswers[command]}\ndirectory:\n{node.RunningDirectoryAnswers[command]}");
+        }
+        // Before the snapshot phase the leader's log starts at 0: both live reads fetched the log only.
+        Assert.False(node.SnapshotBeforeSecondPhase, $"a snapshot was written before the second phase (log {node.FirstPhaseLogBytes} bytes)\n{node.Transcript}");
+        Assert.Equal("none", node.LiveLocalSnapshot);
+        Assert.Equal("none", node.BrokerLocalSnapshot);
         Assert.Equal("1\n", node.LiveAnswers["ls /brokers"]);
         Assert.Equal("t\n", node.LiveAnswers["ls /topics"]);
         Assert.Contains("/topics/t/0/data", node.LiveAnswers["find /topics"], StringComparison.Ordinal);

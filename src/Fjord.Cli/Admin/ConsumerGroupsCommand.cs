@@ -18,18 +18,21 @@ namespace Fjord.Cli.Admin;
 /// the committed offsets, printed (<c>--dry-run</c>, the default) or committed with OffsetCommit
 /// (<c>--execute</c>; generation -1, which a coordinator accepts only for a group without members).
 /// </summary>
-internal static class ConsumerGroupsCommand
+public static class ConsumerGroupsCommand
 {
     private const string Usage = """
         usage: fjord consumer-groups --bootstrap-server HOST:PORT <action> [options]
 
         actions (one):
-          --list                                         every group (with its state and type in --output json)
-          --describe --group G | --all-groups            offsets, lag and members per partition
+          --list [--state]                               every group (--state: with its state; --output json: state and type)
+          --describe --group G | --all-groups            offsets, lag and members per partition (--offsets, the default),
+              [--members [--verbose] | --state]          or the members (--verbose: instance ids, assignments), or the state
           --delete --group G | --all-groups              delete groups (they must have no members)
-          --reset-offsets --group G (--topic T[:P,P...]... | --all-topics) <scenario> [--dry-run | --execute]
-              scenarios: --to-earliest, --to-latest, --to-current, --to-offset N, --shift-by N, --to-datetime YYYY-MM-DDTHH:mm:SS.sss[Z]
-              the default --dry-run prints the new offsets; --execute commits them (the group must be empty)
+          --reset-offsets --group G | --all-groups (--topic T[:P,P...]... | --all-topics) <scenario> [--dry-run | --execute]
+              scenarios: --to-earliest, --to-latest, --to-current, --to-offset N, --shift-by N,
+                         --to-datetime YYYY-MM-DDTHH:mm:SS.sss[Z|+HH:mm] (UTC without a zone)
+              --all-topics: every topic the group has committed offsets for
+              the default --dry-run prints the new offsets; --execute commits them; the group must have no members
         options:
           --output json                                  one JSON document instead of a table
         """;
@@ -38,7 +41,7 @@ internal static class ConsumerGroupsCommand
         AdminRunner.Run("consumer-groups", Usage, args, o, e,
             ["--group", "--topic", "--to-offset", "--shift-by", "--to-datetime"],
             ["--list", "--describe", "--delete", "--reset-offsets", "--all-groups", "--all-topics", "--to-earliest", "--to-latest",
-             "--to-current", "--dry-run", "--execute", "--members", "--offsets", "--state"],
+             "--to-current", "--dry-run", "--execute", "--members", "--offsets", "--state", "--verbose"],
             false, RunAsync);
 
     private static async Task<int> RunAsync(AdminContext c)
@@ -47,6 +50,10 @@ internal static class ConsumerGroupsCommand
         string action = a.OneAction("--list", "--describe", "--delete", "--reset-offsets");
         a.Forbid(action != "--list", action, "--group", "--all-groups");
         a.Forbid(action == "--reset-offsets", action, "--topic", "--all-topics", "--to-earliest", "--to-latest", "--to-current", "--to-offset", "--shift-by", "--to-datetime", "--dry-run", "--execute");
+        a.Forbid(action == "--describe", action, "--members", "--offsets", "--verbose");
+        a.Forbid(action is "--describe" or "--list", action, "--state");
+        if (action == "--describe" && new[] { "--members", "--offsets", "--state" }.Count(a.Has) > 1)
+            throw new UsageException("--describe takes at most one of --members, --offsets, --state");
         if (action != "--list" && !a.Has("--group") && !a.Has("--all-groups")) throw new UsageException($"{action} needs --group G or --all-groups");
         if (a.Has("--group") && a.Has("--all-groups")) throw new UsageException("--group and --all-groups cannot both be given");
         var client = await c.ClientAsync().ConfigureAwait(false);
@@ -205,62 +212,137 @@ internal static class ConsumerGroupsCommand
 
     private sealed record Row(string Group, string Topic, int Partition, long? Current, long? End, string Consumer, string Host, string ClientId);
 
+    /// <summary>One described group: DescribeGroups' answer, its coordinator, members with their decoded assignments, offset rows.</summary>
+    private sealed record GroupView(string Group, DescribeGroupsResponse.DescribedGroup Described, (int Id, string Host, int Port) Coordinator,
+        List<(DescribeGroupsResponse.DescribedGroupMember Member, List<(string Topic, int Partition)> Assignment)> Members, List<Row> Rows);
+
+    /// <summary>The coordinator of <paramref name="group"/> as FindCoordinator names it (node id, host, port), for <c>--state</c>.</summary>
+    private static async Task<(int Id, string Host, int Port)> CoordinatorNodeAsync(AdminClient client, string group, CancellationToken ct)
+    {
+        short version = client.Version(FindCoordinatorRequest.ApiKey);
+        var request = new FindCoordinatorRequest { KeyType = 0 };
+        if (version >= 4) request.CoordinatorKeys = [group];
+        else request.Key = group;
+        var answer = await AdminClient.SendAsync<FindCoordinatorResponse>(client.Bootstrap, request, version, ct).ConfigureAwait(false);
+        if (version >= 4)
+        {
+            var c = answer.Coordinators.FirstOrDefault();
+            return c is { ErrorCode: 0 } ? (c.NodeId, c.Host, c.Port) : (-1, "-", -1);
+        }
+        return answer.ErrorCode == 0 ? (answer.NodeId, answer.Host, answer.Port) : (-1, "-", -1);
+    }
+
+    /// <summary>DescribeGroups and OffsetFetch of <paramref name="group"/> at its coordinator, log-end offsets at the leaders.</summary>
+    private static async Task<GroupView> DescribeGroupAsync(AdminContext c, AdminClient client, string group)
+    {
+        c.Progress.Step($"describing group {group}");
+        var (g, committed) = await AtCoordinatorAsync(client, group, async coordinator =>
+        {
+            var described = await AdminClient.SendAsync<DescribeGroupsResponse>(coordinator, new DescribeGroupsRequest { Groups = [group] },
+                AdminClient.Version(coordinator, DescribeGroupsRequest.ApiKey, 0, 5), c.Ct).ConfigureAwait(false);
+            var d = described.Groups.FirstOrDefault() ?? throw new AdminException($"DescribeGroups answered nothing for '{group}'");
+            Check(d.ErrorCode, d.ErrorMessage, $"cannot describe group '{group}'");
+            return (d, await CommittedAsync(coordinator, group, c.Ct).ConfigureAwait(false));
+        }, c.Ct).ConfigureAwait(false);
+        if (g.GroupState == "Dead") throw new AdminException($"Consumer group '{group}' does not exist.");
+        var coordinatorNode = await CoordinatorNodeAsync(client, group, c.Ct).ConfigureAwait(false);
+        var members = g.Members
+            .Select(m => (m, g.ProtocolType is "consumer" or "" ? DecodeAssignment(m.MemberAssignment) : new List<(string, int)>()))
+            .OrderBy(x => x.m.ClientId, StringComparer.Ordinal).ThenBy(x => x.m.MemberId, StringComparer.Ordinal).ToList();
+        var owner = new Dictionary<(string, int), DescribeGroupsResponse.DescribedGroupMember>();
+        foreach (var (m, assignment) in members)
+            foreach (var tp in assignment) owner[tp] = m;
+        var partitions = committed.Keys.Union(owner.Keys).Distinct().OrderBy(p => p.Item1, StringComparer.Ordinal).ThenBy(p => p.Item2).ToList();
+        var ends = await OffsetsAtAsync(client, partitions, -1, c.Ct).ConfigureAwait(false);
+        var rows = new List<Row>();
+        foreach (var tp in partitions)
+        {
+            owner.TryGetValue(tp, out var m);
+            rows.Add(new Row(group, tp.Item1, tp.Item2, committed.TryGetValue(tp, out long cur) ? cur : null, ends.TryGetValue(tp, out long end) ? end : null,
+                m?.MemberId ?? "-", m?.ClientHost ?? "-", m?.ClientId ?? "-"));
+        }
+        foreach (var (m, assignment) in members.Where(x => x.Item2.Count == 0))
+            rows.Add(new Row(group, "-", -1, null, null, m.MemberId, m.ClientHost, m.ClientId));
+        return new GroupView(group, g, coordinatorNode, members, rows);
+    }
+
+    /// <summary>Kafka's ASSIGNMENT column: <c>t1(0,1),t2(2)</c>, topics in order; <c>-</c> for none.</summary>
+    public static string AssignmentText(IEnumerable<(string Topic, int Partition)> assignment)
+    {
+        var parts = assignment.GroupBy(p => p.Topic).OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => $"{t.Key}({string.Join(",", t.Select(p => p.Partition).Distinct().Order())})").ToList();
+        return parts.Count == 0 ? "-" : string.Join(",", parts);
+    }
+
+    private static long? Lag(Row r) => r.Current is { } cur && r.End is { } end ? Math.Max(0, end - cur) : null;
+
+    private static string Text(long? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "-";
+
+    /// <summary>
+    /// <c>--describe</c> in one of Kafka's three views (at most one of <c>--offsets</c>, the default,
+    /// <c>--members</c> [<c>--verbose</c>: GROUP-INSTANCE-ID and ASSIGNMENT] and <c>--state</c>), one table
+    /// per group after Kafka's notes (no active members, rebalancing). <c>--output json</c> always holds
+    /// every view: state, protocol, coordinator, members with their assignments, offsets and lag.
+    /// </summary>
     private static async Task<int> DescribeAsync(AdminContext c, AdminClient client)
     {
-        var rows = new List<Row>();
-        var states = new List<(string Group, string State, int Members)>();
+        var a = c.Args;
+        var views = new List<GroupView>();
         foreach (var group in await GroupIdsAsync(c, client).ConfigureAwait(false))
-        {
-            c.Progress.Step($"describing group {group}");
-            var (g, committed) = await AtCoordinatorAsync(client, group, async coordinator =>
-            {
-                var described = await AdminClient.SendAsync<DescribeGroupsResponse>(coordinator, new DescribeGroupsRequest { Groups = [group] },
-                    AdminClient.Version(coordinator, DescribeGroupsRequest.ApiKey, 0, 5), c.Ct).ConfigureAwait(false);
-                var d = described.Groups.FirstOrDefault() ?? throw new AdminException($"DescribeGroups answered nothing for '{group}'");
-                Check(d.ErrorCode, d.ErrorMessage, $"cannot describe group '{group}'");
-                return (d, await CommittedAsync(coordinator, group, c.Ct).ConfigureAwait(false));
-            }, c.Ct).ConfigureAwait(false);
-            if (g.GroupState == "Dead") throw new AdminException($"Consumer group '{group}' does not exist.");
-            states.Add((group, g.GroupState, g.Members.Count));
-            var owner = new Dictionary<(string, int), DescribeGroupsResponse.DescribedGroupMember>();
-            if (g.ProtocolType is "consumer" or "")
-                foreach (var m in g.Members)
-                    foreach (var tp in DecodeAssignment(m.MemberAssignment)) owner[tp] = m;
-            var partitions = committed.Keys.Union(owner.Keys).Distinct().OrderBy(p => p.Item1, StringComparer.Ordinal).ThenBy(p => p.Item2).ToList();
-            var ends = await OffsetsAtAsync(client, partitions, -1, c.Ct).ConfigureAwait(false);
-            foreach (var tp in partitions)
-            {
-                owner.TryGetValue(tp, out var m);
-                rows.Add(new Row(group, tp.Item1, tp.Item2, committed.TryGetValue(tp, out long cur) ? cur : null, ends.TryGetValue(tp, out long end) ? end : null,
-                    m?.MemberId ?? "-", m?.ClientHost ?? "-", m?.ClientId ?? "-"));
-            }
-            foreach (var m in g.Members.Where(m => !owner.ContainsValue(m)))
-                rows.Add(new Row(group, "-", -1, null, null, m.MemberId, m.ClientHost, m.ClientId));
-        }
-        static string Lag(Row r) => r.Current is { } cur && r.End is { } end ? Math.Max(0, end - cur).ToString(CultureInfo.InvariantCulture) : "-";
+            views.Add(await DescribeGroupAsync(c, client, group).ConfigureAwait(false));
         if (c.Json)
         {
-            AdminOutput.Json(c.Out, new JsonArray([.. states.Select(s => (JsonNode)new JsonObject
+            AdminOutput.Json(c.Out, new JsonArray([.. views.Select(v => (JsonNode)new JsonObject
             {
-                ["group"] = s.Group, ["state"] = s.State, ["members"] = s.Members,
-                ["partitions"] = new JsonArray([.. rows.Where(r => r.Group == s.Group && r.Partition >= 0).Select(r => (JsonNode)new JsonObject
+                ["group"] = v.Group, ["state"] = v.Described.GroupState, ["protocolType"] = v.Described.ProtocolType,
+                ["assignmentStrategy"] = v.Described.ProtocolData,
+                ["coordinator"] = new JsonObject { ["id"] = v.Coordinator.Id, ["host"] = v.Coordinator.Host, ["port"] = v.Coordinator.Port },
+                ["memberCount"] = v.Members.Count,
+                ["members"] = new JsonArray([.. v.Members.Select(x => (JsonNode)new JsonObject
                 {
-                    ["topic"] = r.Topic, ["partition"] = r.Partition, ["currentOffset"] = r.Current, ["logEndOffset"] = r.End,
-                    ["lag"] = r.Current is { } cur && r.End is { } end ? Math.Max(0, end - cur) : null,
+                    ["consumerId"] = x.Member.MemberId, ["groupInstanceId"] = x.Member.GroupInstanceId, ["host"] = x.Member.ClientHost,
+                    ["clientId"] = x.Member.ClientId, ["partitions"] = x.Assignment.Count,
+                    ["assignment"] = new JsonArray([.. x.Assignment.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition)
+                        .Select(p => (JsonNode)new JsonObject { ["topic"] = p.Topic, ["partition"] = p.Partition })]),
+                })]),
+                ["partitions"] = new JsonArray([.. v.Rows.Where(r => r.Partition >= 0).Select(r => (JsonNode)new JsonObject
+                {
+                    ["topic"] = r.Topic, ["partition"] = r.Partition, ["currentOffset"] = r.Current, ["logEndOffset"] = r.End, ["lag"] = Lag(r),
                     ["consumerId"] = r.Consumer == "-" ? null : r.Consumer, ["host"] = r.Host == "-" ? null : r.Host, ["clientId"] = r.ClientId == "-" ? null : r.ClientId,
                 })]),
             })]));
             return 0;
         }
-        foreach (var s in states)
+        bool members = a.Has("--members"), state = a.Has("--state"), verbose = a.Has("--verbose");
+        foreach (var v in views)
         {
+            string s = v.Described.GroupState;
             c.Out.WriteLine();
-            if (s.Members == 0) c.Out.WriteLine($"Consumer group '{s.Group}' has no active members.");
-            c.Out.WriteLine();
+            if (!state)
+            {
+                if (v.Members.Count == 0) { c.Out.WriteLine($"Consumer group '{v.Group}' has no active members."); c.Out.WriteLine(); }
+                else if (s is "PreparingRebalance" or "CompletingRebalance") { c.Out.WriteLine($"Warning: Consumer group '{v.Group}' is rebalancing."); c.Out.WriteLine(); }
+            }
+            if (state)
+                AdminOutput.Table(c.Out, ["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"],
+                    [[v.Group, v.Coordinator.Id < 0 ? "-" : $"{v.Coordinator.Host}:{v.Coordinator.Port} ({v.Coordinator.Id})",
+                      v.Described.ProtocolData, s, v.Members.Count.ToString(CultureInfo.InvariantCulture)]]);
+            else if (members)
+            {
+                if (v.Members.Count == 0) continue;
+                var headers = verbose
+                    ? new[] { "GROUP", "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT" }
+                    : ["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"];
+                AdminOutput.Table(c.Out, headers, v.Members.Select(x => (IReadOnlyList<string?>)(verbose
+                    ? [v.Group, x.Member.MemberId, x.Member.GroupInstanceId ?? "-", x.Member.ClientHost, x.Member.ClientId,
+                       x.Assignment.Count.ToString(CultureInfo.InvariantCulture), AssignmentText(x.Assignment)]
+                    : [v.Group, x.Member.MemberId, x.Member.ClientHost, x.Member.ClientId, x.Assignment.Count.ToString(CultureInfo.InvariantCulture)])));
+            }
+            else
+                AdminOutput.Table(c.Out, ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"],
+                    v.Rows.Select(r => (IReadOnlyList<string?>)[r.Group, r.Topic, r.Partition < 0 ? "-" : r.Partition.ToString(CultureInfo.InvariantCulture),
+                        Text(r.Current), Text(r.End), Text(Lag(r)), r.Consumer, r.Host, r.ClientId]));
         }
-        AdminOutput.Table(c.Out, ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"],
-            rows.Select(r => (IReadOnlyList<string?>)[r.Group, r.Topic, r.Partition < 0 ? "-" : r.Partition.ToString(CultureInfo.InvariantCulture),
-                r.Current?.ToString(CultureInfo.InvariantCulture) ?? "-", r.End?.ToString(CultureInfo.InvariantCulture) ?? "-", Lag(r), r.Consumer, r.Host, r.ClientId]));
         return 0;
     }
 
@@ -295,22 +377,48 @@ internal static class ConsumerGroupsCommand
         return 0;
     }
 
+    /// <summary>
+    /// <c>--to-datetime</c> as Kafka reads it: <c>yyyy-MM-ddTHH:mm:ss.SSS</c> (the milliseconds may be left
+    /// out), then an optional zone <c>Z</c>, <c>±HH:mm</c>, <c>±HHmm</c> or <c>±HH</c>; without a zone the time is UTC
+    /// (Kafka appends <c>Z</c>). Returns Unix milliseconds, null when <paramref name="text"/> is not such a time.
+    /// </summary>
+    public static long? ParseDateTime(string text)
+    {
+        string[] formats =
+        [
+            "yyyy-MM-dd'T'HH:mm:ss.fff", "yyyy-MM-dd'T'HH:mm:ss",
+            "yyyy-MM-dd'T'HH:mm:ss.fffK", "yyyy-MM-dd'T'HH:mm:ssK",
+            "yyyy-MM-dd'T'HH:mm:ss.fffzzz", "yyyy-MM-dd'T'HH:mm:sszzz",
+            "yyyy-MM-dd'T'HH:mm:ss.fffzz", "yyyy-MM-dd'T'HH:mm:sszz",
+        ];
+        string t = text.Trim();
+        // ±HHmm: DateTimeOffset wants a colon.
+        if (t.Length > 5 && (t[^5] == '+' || t[^5] == '-') && t[^4..].All(char.IsAsciiDigit) && t.IndexOf('T', StringComparison.Ordinal) is > 0 and var at && t.Length - 5 > at)
+            t = t[..^2] + ":" + t[^2..];
+        return DateTimeOffset.TryParseExact(t, formats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when)
+            ? when.ToUnixTimeMilliseconds() : null;
+    }
+
+    private sealed record ResetPlan(string Group, List<(string Topic, int Partition, long Offset)> Partitions, string? Error);
+
+    /// <summary>
+    /// <c>--reset-offsets</c> for each group (<c>--group</c>, repeatable, or <c>--all-groups</c>). As Kafka, a group
+    /// with members (any state but Empty or Dead) is refused, even for a dry run: <c>Assignments can only be reset
+    /// if the group 'G' is inactive, but the current state is S.</c>; the other groups are still reset, exit 1.
+    /// New offsets are clamped to [log start, log end]; <c>--to-datetime</c> past the last record is the log end.
+    /// </summary>
     private static async Task<int> ResetAsync(AdminContext c, AdminClient client)
     {
         var a = c.Args;
         string scenario = a.OneAction("--to-earliest", "--to-latest", "--to-current", "--to-offset", "--shift-by", "--to-datetime");
         if (a.Has("--dry-run") && a.Has("--execute")) throw new UsageException("--dry-run and --execute cannot both be given");
-        if (a.Has("--all-groups")) throw new UsageException("--reset-offsets works on one --group at a time");
         if (!a.Has("--topic") && !a.Has("--all-topics")) throw new UsageException("--reset-offsets needs --topic T or --all-topics");
+        if (a.Has("--topic") && a.Has("--all-topics")) throw new UsageException("--topic and --all-topics cannot both be given");
         long? toOffset = a.Long("--to-offset"), shift = a.Long("--shift-by");
         long? timestamp = null;
         if (a.Get("--to-datetime") is { } dt)
-            timestamp = DateTimeOffset.TryParse(dt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when)
-                ? when.ToUnixTimeMilliseconds() : throw new UsageException($"--to-datetime: '{dt}' is not a date and time (YYYY-MM-DDTHH:mm:SS.sss)");
-        string group = a.Get("--group")!;
-        var committed = await AtCoordinatorAsync(client, group, coordinator => CommittedAsync(coordinator, group, c.Ct), c.Ct).ConfigureAwait(false);
-        var partitions = new List<(string Topic, int Partition)>();
-        if (a.Has("--all-topics")) partitions.AddRange(committed.Keys);
+            timestamp = ParseDateTime(dt) ?? throw new UsageException($"--to-datetime: '{dt}' is not a date and time (YYYY-MM-DDTHH:mm:SS.sss, optionally Z or ±HH:mm)");
+        var named = new List<(string Topic, int Partition)>();
         foreach (var spec in a.All("--topic"))
         {
             int colon = spec.IndexOf(':', StringComparison.Ordinal);
@@ -318,39 +426,82 @@ internal static class ConsumerGroupsCommand
             if (colon < 0)
             {
                 var (_, all) = await client.PartitionsAsync(topic, false, c.Ct).ConfigureAwait(false);
-                partitions.AddRange(all.Select(p => (topic, p.Partition)));
+                named.AddRange(all.Select(p => (topic, p.Partition)));
             }
             else
                 foreach (var p in spec[(colon + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries))
-                    partitions.Add((topic, int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : throw new UsageException($"--topic: '{p}' is not a partition")));
-        }
-        partitions = [.. partitions.Distinct().OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition)];
-        c.Progress.Step("computing the new offsets");
-        var earliest = await OffsetsAtAsync(client, partitions, -2, c.Ct).ConfigureAwait(false);
-        var latest = await OffsetsAtAsync(client, partitions, -1, c.Ct).ConfigureAwait(false);
-        var atTime = timestamp is { } ts ? await OffsetsAtAsync(client, partitions, ts, c.Ct).ConfigureAwait(false) : null;
-        var plan = new List<(string Topic, int Partition, long Offset)>();
-        foreach (var tp in partitions)
-        {
-            if (!earliest.TryGetValue(tp, out long lo) || !latest.TryGetValue(tp, out long hi)) throw new AdminException($"cannot read the offsets of {tp.Topic}-{tp.Partition}");
-            long current = committed.TryGetValue(tp, out long cur) ? cur : lo;
-            long target = scenario switch
-            {
-                "--to-earliest" => lo,
-                "--to-latest" => hi,
-                "--to-current" => current,
-                "--to-offset" => toOffset!.Value,
-                "--shift-by" => current + shift!.Value,
-                _ => atTime!.TryGetValue(tp, out long t) && t >= 0 ? t : hi,
-            };
-            plan.Add((tp.Topic, tp.Partition, Math.Clamp(target, lo, hi)));
+                    named.Add((topic, int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : throw new UsageException($"--topic: '{p}' is not a partition")));
         }
         bool execute = a.Has("--execute");
-        if (execute)
+        var plans = new List<ResetPlan>();
+        foreach (var group in await GroupIdsAsync(c, client).ConfigureAwait(false))
         {
-            c.Progress.Step("committing the new offsets");
-            await AtCoordinatorAsync(client, group, async coordinator =>
+            c.Progress.Step($"computing the new offsets of group {group}");
+            var (state, committed) = await AtCoordinatorAsync(client, group, async coordinator =>
             {
+                var described = await AdminClient.SendAsync<DescribeGroupsResponse>(coordinator, new DescribeGroupsRequest { Groups = [group] },
+                    AdminClient.Version(coordinator, DescribeGroupsRequest.ApiKey, 0, 5), c.Ct).ConfigureAwait(false);
+                var d = described.Groups.FirstOrDefault() ?? throw new AdminException($"DescribeGroups answered nothing for '{group}'");
+                Check(d.ErrorCode, d.ErrorMessage, $"cannot describe group '{group}'");
+                return (d.GroupState, await CommittedAsync(coordinator, group, c.Ct).ConfigureAwait(false));
+            }, c.Ct).ConfigureAwait(false);
+            if (state is not ("Empty" or "Dead"))
+            {
+                plans.Add(new ResetPlan(group, [], $"Assignments can only be reset if the group '{group}' is inactive, but the current state is {state}."));
+                continue;
+            }
+            var partitions = (a.Has("--all-topics") ? [.. committed.Keys] : named)
+                .Distinct().OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition).ToList();
+            var earliest = await OffsetsAtAsync(client, partitions, -2, c.Ct).ConfigureAwait(false);
+            var latest = await OffsetsAtAsync(client, partitions, -1, c.Ct).ConfigureAwait(false);
+            var atTime = timestamp is { } ts ? await OffsetsAtAsync(client, partitions, ts, c.Ct).ConfigureAwait(false) : null;
+            var plan = new List<(string Topic, int Partition, long Offset)>();
+            foreach (var tp in partitions)
+            {
+                if (!earliest.TryGetValue(tp, out long lo) || !latest.TryGetValue(tp, out long hi)) throw new AdminException($"cannot read the offsets of {tp.Topic}-{tp.Partition}");
+                long current = committed.TryGetValue(tp, out long cur) ? cur : lo;
+                long target = scenario switch
+                {
+                    "--to-earliest" => lo,
+                    "--to-latest" => hi,
+                    "--to-current" => current,
+                    "--to-offset" => toOffset!.Value,
+                    "--shift-by" => current + shift!.Value,
+                    _ => atTime!.TryGetValue(tp, out long t) && t >= 0 ? t : hi,
+                };
+                plan.Add((tp.Topic, tp.Partition, Math.Clamp(target, lo, hi)));
+            }
+            if (execute && plan.Count > 0)
+            {
+                c.Progress.Step($"committing the new offsets of group {group}");
+                await CommitAsync(c, client, group, plan).ConfigureAwait(false);
+            }
+            plans.Add(new ResetPlan(group, plan, null));
+        }
+        if (c.Json)
+            AdminOutput.Json(c.Out, new JsonArray([.. plans.Select(p => (JsonNode)new JsonObject
+            {
+                ["group"] = p.Group, ["executed"] = execute && p.Error is null, ["error"] = p.Error,
+                ["partitions"] = new JsonArray([.. p.Partitions.Select(x => (JsonNode)new JsonObject { ["topic"] = x.Topic, ["partition"] = x.Partition, ["newOffset"] = x.Offset })]),
+            })]));
+        else
+        {
+            foreach (var p in plans.Where(p => p.Error is not null)) c.Out.WriteLine($"Error: {p.Error}");
+            AdminOutput.Table(c.Out, ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"],
+                plans.SelectMany(p => p.Partitions.Select(x => (IReadOnlyList<string?>)[p.Group, x.Topic, x.Partition.ToString(CultureInfo.InvariantCulture), x.Offset.ToString(CultureInfo.InvariantCulture)])));
+        }
+        if (plans.FirstOrDefault(p => p.Error is not null) is { } failed)
+        {
+            c.Err.WriteLine(plans.Count(p => p.Error is not null) == 1 ? $"fjord consumer-groups: {failed.Error}" : $"fjord consumer-groups: {plans.Count(p => p.Error is not null)} group(s) could not be reset");
+            return 1;
+        }
+        return 0;
+    }
+
+    /// <summary>OffsetCommit of <paramref name="plan"/> for <paramref name="group"/> with generation -1 (accepted only for a group without members).</summary>
+    private static Task CommitAsync(AdminContext c, AdminClient client, string group, List<(string Topic, int Partition, long Offset)> plan) =>
+        AtCoordinatorAsync(client, group, async coordinator =>
+        {
             short version = AdminClient.Version(coordinator, OffsetCommitRequest.ApiKey, 2, 9);
             var request = new OffsetCommitRequest { GroupId = group, GenerationIdOrMemberEpoch = -1, MemberId = "", GroupInstanceId = null };
             foreach (var byTopic in plan.GroupBy(p => p.Topic))
@@ -365,17 +516,5 @@ internal static class ConsumerGroupsCommand
             var failed = answer.Topics.SelectMany(t => t.Partitions.Where(p => p.ErrorCode != 0).Select(p => $"{t.Name}-{p.PartitionIndex}: {Errors.Name(p.ErrorCode)}")).ToList();
             if (failed.Count > 0) throw new AdminException($"cannot reset the offsets of group '{group}' (it must have no active members): {string.Join(", ", failed)}");
             return true;
-            }, c.Ct).ConfigureAwait(false);
-        }
-        if (c.Json)
-            AdminOutput.Json(c.Out, new JsonObject
-            {
-                ["group"] = group, ["executed"] = execute,
-                ["partitions"] = new JsonArray([.. plan.Select(p => (JsonNode)new JsonObject { ["topic"] = p.Topic, ["partition"] = p.Partition, ["newOffset"] = p.Offset })]),
-            });
-        else
-            AdminOutput.Table(c.Out, ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"],
-                plan.Select(p => (IReadOnlyList<string?>)[group, p.Topic, p.Partition.ToString(CultureInfo.InvariantCulture), p.Offset.ToString(CultureInfo.InvariantCulture)]));
-        return 0;
-    }
+        }, c.Ct);
 }

@@ -11,7 +11,8 @@ namespace Fjord.Cli.Admin;
 /// <c>upgrade</c> / <c>downgrade</c> send UpdateFeatures (upgrade type UPGRADE, SAFE_DOWNGRADE, or
 /// UNSAFE_DOWNGRADE with <c>--unsafe</c>; <c>--dry-run</c> sets ValidateOnly). <c>--metadata V</c> (or
 /// <c>--release-version V</c>) takes a level number (21), a release (3.9) or an exact version
-/// (3.9-IV0); <c>--feature name=level</c> sets any feature.
+/// (3.9-IV0); <c>--feature name=level</c> sets any feature. A real (not dry-run) update waits (≤ 15 s)
+/// until the bootstrap broker's ApiVersions shows the new finalized levels, so a describe right after sees them.
 /// </summary>
 internal static class FeaturesCommand
 {
@@ -47,7 +48,19 @@ internal static class FeaturesCommand
         a.Forbid(command != "describe", command, "--metadata", "--release-version", "--feature", "--dry-run");
         a.Forbid(command == "downgrade", command, "--unsafe");
         var client = await c.ClientAsync().ConfigureAwait(false);
-        return command == "describe" ? Describe(c, client) : await UpdateAsync(c, client, command == "upgrade").ConfigureAwait(false);
+        return command == "describe" ? await DescribeAsync(c, client).ConfigureAwait(false) : await UpdateAsync(c, client, command == "upgrade").ConfigureAwait(false);
+    }
+
+    private static readonly TimeSpan PropagationBound = TimeSpan.FromSeconds(15);
+
+    /// <summary>A fresh ApiVersions answer of the bootstrap broker (the one of the handshake may predate a change).</summary>
+    private static async Task<ApiVersionsResponse> ApiVersionsAsync(AdminClient client, CancellationToken ct)
+    {
+        short version = client.Version(ApiVersionsRequest.ApiKey, 0, 4);
+        var answer = await AdminClient.SendAsync<ApiVersionsResponse>(client.Bootstrap,
+            new ApiVersionsRequest { ClientSoftwareName = "fjord-features", ClientSoftwareVersion = "1.0" }, version, ct).ConfigureAwait(false);
+        if (answer.ErrorCode != 0) throw new AdminException($"ApiVersions failed: {Errors.Describe(answer.ErrorCode, null)}");
+        return answer;
     }
 
     private static string Level(string feature, short level)
@@ -56,9 +69,9 @@ internal static class FeaturesCommand
         return MetadataVersion.All.FirstOrDefault(v => v.FeatureLevel == level)?.Version ?? level.ToString(CultureInfo.InvariantCulture);
     }
 
-    private static int Describe(AdminContext c, AdminClient client)
+    private static async Task<int> DescribeAsync(AdminContext c, AdminClient client)
     {
-        var versions = client.Bootstrap.ApiVersions ?? throw new AdminException("the broker sent no ApiVersions answer");
+        var versions = await ApiVersionsAsync(client, c.Ct).ConfigureAwait(false);
         var names = versions.SupportedFeatures.Select(f => f.Name).Union(versions.FinalizedFeatures.Select(f => f.Name)).Order(StringComparer.Ordinal).ToList();
         var rows = names.Select(name =>
         {
@@ -135,6 +148,24 @@ internal static class FeaturesCommand
             string? message = answer.ErrorCode != 0 ? answer.ErrorMessage : r?.ErrorMessage;
             return (u.Feature, u.Level, Error: error, Message: message);
         }).ToList();
+        if (!dryRun && results.Any(r => r.Error == 0))
+        {
+            // The controller answered once the change was committed; the bootstrap broker applies it from the
+            // metadata log a moment later: wait (bounded) until its ApiVersions shows the new finalized levels.
+            c.Progress.Step("waiting for the broker to show the new feature levels");
+            long deadline = Environment.TickCount64 + (long)PropagationBound.TotalMilliseconds;
+            for (int round = 0; ; round++)
+            {
+                var now = await ApiVersionsAsync(client, c.Ct).ConfigureAwait(false);
+                if (results.Where(r => r.Error == 0).All(r => (now.FinalizedFeatures.FirstOrDefault(f => f.Name == r.Feature)?.MaxVersionLevel ?? 0) == r.Level)) break;
+                if (Environment.TickCount64 >= deadline)
+                {
+                    c.Err.WriteLine($"fjord features: warning: the update was accepted, but the broker did not show it within {PropagationBound.TotalSeconds:0} s");
+                    break;
+                }
+                await Task.Delay(Math.Min(50 * (round + 1), 300), c.Ct).ConfigureAwait(false);
+            }
+        }
         if (c.Json)
         {
             AdminOutput.Json(c.Out, new JsonObject

@@ -6,7 +6,7 @@ namespace Fjord.Cli.Shell;
 /// <summary>
 /// <c>fjord metadata-shell</c>: what Kafka's <c>kafka-metadata-shell</c> does. Loads the cluster
 /// metadata (<see cref="MetadataSources"/>: a snapshot file, a metadata log directory, or a live
-/// quorum read as a Raft observer) into a virtual file system (<see cref="MetadataTree"/>) and runs
+/// quorum read as a Raft observer, at controllers named directly or by a broker's DescribeQuorum answer) into a virtual file system (<see cref="MetadataTree"/>) and runs
 /// shell commands over it (<see cref="ShellSession"/>): one-shot when a command follows the options
 /// (<c>-- ls /brokers</c>), line by line when stdin is not a terminal, else interactively with line
 /// editing, history and tab completion (<see cref="LineEditor"/>).
@@ -15,7 +15,8 @@ namespace Fjord.Cli.Shell;
 public static class MetadataShellCommand
 {
     private const string Usage = """
-        usage: fjord metadata-shell (--snapshot FILE | --directory DIR | --bootstrap-controller HOST:PORT[,...]) [--] [COMMAND...]
+        usage: fjord metadata-shell (--snapshot FILE | --directory DIR | --bootstrap-controller HOST:PORT[,...] |
+                                   --bootstrap-server HOST:PORT[,...]) [--] [COMMAND...]
 
         Browses the cluster metadata as a file system, as kafka-metadata-shell does.
           -s, --snapshot FILE                 a snapshot file (<end offset>-<epoch>.checkpoint)
@@ -23,6 +24,8 @@ public static class MetadataShellCommand
                                               and every log batch after it
           --bootstrap-controller HOST:PORT    a live quorum: the leader's log up to its high watermark, read as a
                                               Raft observer (Fetch / FetchSnapshot on the controller listener)
+          --bootstrap-server HOST:PORT        a live quorum found through a broker: its DescribeQuorum (v2+) answer names
+                                              the controllers' endpoints, which are then read as above
         With a COMMAND (e.g. -- ls /brokers; several separated by ';') it runs that and exits; without one it
         reads commands from stdin, interactively in a terminal (Tab completes, up/down browse the history).
 
@@ -44,7 +47,7 @@ public static class MetadataShellCommand
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(e);
-        string? snapshot = null, directory = null, bootstrap = null;
+        string? snapshot = null, directory = null, bootstrap = null, brokers = null;
         var command = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -72,7 +75,8 @@ public static class MetadataShellCommand
                     if (!Value(ref i, out bootstrap)) return UsageError(e, "--bootstrap-controller needs HOST:PORT[,HOST:PORT...]");
                     break;
                 case "--bootstrap-server":
-                    return UsageError(e, "--bootstrap-server is not supported (brokers do not serve the metadata log); use --bootstrap-controller HOST:PORT");
+                    if (!Value(ref i, out brokers)) return UsageError(e, "--bootstrap-server needs HOST:PORT[,HOST:PORT...]");
+                    break;
                 default:
                     if (arg.StartsWith('-') && command.Count == 0) return UsageError(e, $"unknown option '{arg}'");
                     command.AddRange(args[i..]);
@@ -86,19 +90,20 @@ public static class MetadataShellCommand
                 return !string.IsNullOrEmpty(value);
             }
         }
-        int sources = (snapshot is null ? 0 : 1) + (directory is null ? 0 : 1) + (bootstrap is null ? 0 : 1);
-        if (sources == 0) return UsageError(e, "one of --snapshot FILE, --directory DIR or --bootstrap-controller HOST:PORT is required");
-        if (sources > 1) return UsageError(e, "--snapshot, --directory and --bootstrap-controller exclude each other");
+        int sources = (snapshot is null ? 0 : 1) + (directory is null ? 0 : 1) + (bootstrap is null ? 0 : 1) + (brokers is null ? 0 : 1);
+        if (sources == 0) return UsageError(e, "one of --snapshot FILE, --directory DIR, --bootstrap-controller HOST:PORT or --bootstrap-server HOST:PORT is required");
+        if (sources > 1) return UsageError(e, "--snapshot, --directory, --bootstrap-controller and --bootstrap-server exclude each other");
         var addresses = new List<HostPort>();
-        if (bootstrap is not null)
+        if ((bootstrap ?? brokers) is { } list)
         {
-            foreach (var text in bootstrap.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            string flag = bootstrap is not null ? "--bootstrap-controller" : "--bootstrap-server";
+            foreach (var text in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 if (!HostPort.TryParse(text, out var address, out var problem))
-                    return UsageError(e, $"--bootstrap-controller: '{text}' is not HOST:PORT ({problem})");
+                    return UsageError(e, $"{flag}: '{text}' is not HOST:PORT ({problem})");
                 addresses.Add(address);
             }
-            if (addresses.Count == 0) return UsageError(e, "--bootstrap-controller needs at least one HOST:PORT");
+            if (addresses.Count == 0) return UsageError(e, $"{flag} needs at least one HOST:PORT");
         }
 
         LoadedMetadata loaded;
@@ -106,7 +111,8 @@ public static class MetadataShellCommand
         {
             loaded = snapshot is not null ? MetadataSources.LoadSnapshot(snapshot)
                 : directory is not null ? MetadataSources.LoadDirectory(directory)
-                : MetadataSources.LoadQuorumAsync(addresses, CancellationToken.None).GetAwaiter().GetResult();
+                : bootstrap is not null ? MetadataSources.LoadQuorumAsync(addresses, CancellationToken.None).GetAwaiter().GetResult()
+                : MetadataSources.LoadQuorumViaBrokerAsync(addresses, CancellationToken.None).GetAwaiter().GetResult();
         }
         catch (Exception ex) when (ex is MetadataLoadException or KafkaClientException or IOException or UnauthorizedAccessException)
         {
@@ -155,7 +161,7 @@ public static class MetadataShellCommand
             {
                 // Not a terminal after all: Ctrl-C then ends the process, which is fine.
             }
-            var editor = new LineEditor(ReadKey, o, session);
+            var editor = new LineEditor(ReadKey, o, session, WindowWidth);
             while (editor.ReadLine($"{session.WorkingDirectory} >> ") is { } line)
                 if (session.Execute(line, o, e) == ShellSession.Outcome.Exit) break;
             return 0;
@@ -163,6 +169,19 @@ public static class MetadataShellCommand
         finally
         {
             if (restore) Console.TreatControlCAsInput = false;
+        }
+
+        // The terminal's width, read at every draw (a resized terminal is followed); 0 when unknown: no wrapping.
+        static int WindowWidth()
+        {
+            try
+            {
+                return Console.WindowWidth;
+            }
+            catch (Exception ex) when (ex is IOException or PlatformNotSupportedException or InvalidOperationException or ArgumentOutOfRangeException)
+            {
+                return 0;
+            }
         }
 
         static ConsoleKeyInfo? ReadKey()

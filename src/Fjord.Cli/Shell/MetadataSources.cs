@@ -226,6 +226,137 @@ public static class MetadataSources
         }
     }
 
+    /// <summary>How long asking a broker for the controller endpoints may take (an election may be under way).</summary>
+    public static readonly TimeSpan BrokerDeadline = TimeSpan.FromSeconds(15);
+
+    /// <summary>DescribeQuorum lists the voters' endpoints (<c>Nodes</c>) from this version on (KIP-853).</summary>
+    public const short DescribeQuorumNodesVersion = 2;
+
+    /// <summary>
+    /// Reads the metadata log of a live quorum found through a broker: DescribeQuorum (v2 or newer)
+    /// at the first bootstrap broker that answers, which forwards it to the active controller; the
+    /// answer's <c>Nodes[].Listeners</c> are the voters' controller endpoints (KIP-853). Those
+    /// endpoints (the leader's first) are then read exactly as <see cref="LoadQuorumAsync"/> reads
+    /// <c>--bootstrap-controller</c>: Fetch / FetchSnapshot as a Raft observer at the leader.
+    /// </summary>
+    /// <remarks>
+    /// Failures are one line (<see cref="MetadataLoadException"/>): no bootstrap broker reachable; a
+    /// broker that serves DescribeQuorum only below v2 or answers without <c>Nodes</c> (a controller
+    /// older than KIP-853: use <c>--bootstrap-controller</c>); an error code in the answer (leadership
+    /// errors are asked again until <see cref="BrokerDeadline"/>); none of the named controller
+    /// endpoints accepting a connection.
+    /// </remarks>
+    public static async Task<LoadedMetadata> LoadQuorumViaBrokerAsync(IReadOnlyList<HostPort> brokers, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(brokers);
+        if (brokers.Count == 0) throw new ArgumentException("no bootstrap broker", nameof(brokers));
+        var (broker, controllers) = await ControllerEndpointsAsync(brokers, cancellationToken).ConfigureAwait(false);
+        var reachable = new List<HostPort>();
+        var problems = new List<string>();
+        foreach (var endpoint in controllers)
+        {
+            try
+            {
+                using var probe = await KafkaClient.ConnectAsync(endpoint.Host, endpoint.Port, ObserverClientId, RequestTimeout, cancellationToken).ConfigureAwait(false);
+                reachable.Add(endpoint);
+            }
+            catch (KafkaClientException e)
+            {
+                problems.Add(e.Message);
+            }
+        }
+        if (reachable.Count == 0)
+            throw new MetadataLoadException($"none of the controller endpoints broker {broker} named ({string.Join(", ", controllers)}) accepts a connection: {string.Join("; ", problems)}");
+        var loaded = await LoadQuorumAsync(reachable, cancellationToken).ConfigureAwait(false);
+        return loaded with { Source = $"quorum {string.Join(",", reachable)} (named by broker {broker})" };
+    }
+
+    /// <summary>
+    /// The controller endpoints a broker's DescribeQuorum answer names: the leader's listeners first,
+    /// then the other voters' (nodes that are not voters last), without duplicates.
+    /// </summary>
+    private static async Task<(string Broker, List<HostPort> Controllers)> ControllerEndpointsAsync(IReadOnlyList<HostPort> brokers, CancellationToken cancellationToken)
+    {
+        long deadline = Environment.TickCount64 + (long)BrokerDeadline.TotalMilliseconds;
+        var problems = new List<string>();
+        KafkaClient? client = null;
+        foreach (var address in brokers)
+        {
+            try
+            {
+                client = await KafkaClient.ConnectAsync(address.Host, address.Port, "fjord-metadata-shell", RequestTimeout, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (KafkaClientException e)
+            {
+                problems.Add(e.Message);
+            }
+        }
+        if (client is null)
+            throw new MetadataLoadException(problems.Count == 1 ? $"broker unreachable: {problems[0]}" : $"no bootstrap broker answered: {string.Join("; ", problems)}");
+        using (client)
+        {
+            try
+            {
+                var versions = await client.SendAsync<ApiVersionsResponse>(new ApiVersionsRequest { ClientSoftwareName = "fjord-metadata-shell", ClientSoftwareVersion = "1" }, 3,
+                    cancellationToken).ConfigureAwait(false);
+                if (versions.ErrorCode != 0) throw new MetadataLoadException($"ApiVersions at {client.Address} failed: {MetadataQuorumCommand.ErrorName(versions.ErrorCode)}");
+                var theirs = versions.ApiKeys.FirstOrDefault(k => k.ApiKey == DescribeQuorumRequest.ApiKey)
+                    ?? throw new MetadataLoadException($"{client.Address} does not serve DescribeQuorum (a broker older than KIP-595?); use --bootstrap-controller HOST:PORT");
+                short version = Math.Min(KafkaApis.Find(DescribeQuorumRequest.ApiKey)!.Versions.Highest, theirs.MaxVersion);
+                if (version < DescribeQuorumNodesVersion)
+                    throw new MetadataLoadException($"{client.Address} serves DescribeQuorum only up to v{theirs.MaxVersion}, whose answers name no controller endpoints " +
+                        $"(Nodes came with v{DescribeQuorumNodesVersion}, KIP-853); use --bootstrap-controller HOST:PORT");
+                for (int attempt = 1; ; attempt++)
+                {
+                    var request = new DescribeQuorumRequest();
+                    request.Topics.Add(new DescribeQuorumRequest.TopicData
+                    {
+                        TopicName = "__cluster_metadata",
+                        Partitions = [new DescribeQuorumRequest.PartitionData { PartitionIndex = 0 }],
+                    });
+                    var answer = await client.SendAsync<DescribeQuorumResponse>(request, version, cancellationToken).ConfigureAwait(false);
+                    var partition = answer.Topics is [{ Partitions: [var p] }] ? p : null;
+                    short error = answer.ErrorCode != 0 ? answer.ErrorCode : partition?.ErrorCode ?? 0;
+                    if (error == 0 && partition is null)
+                        throw new MetadataLoadException($"{client.Address} answered DescribeQuorum without the __cluster_metadata partition");
+                    if (error != 0)
+                    {
+                        string text = $"DescribeQuorum through {client.Address} failed: {MetadataQuorumCommand.ErrorName(error)}" +
+                            (string.IsNullOrEmpty(answer.ErrorMessage) ? "" : $": {answer.ErrorMessage}");
+                        bool retriable = error is (short)ErrorCode.NotLeaderOrFollower or (short)ErrorCode.NotController or (short)ErrorCode.RequestTimedOut
+                            or (short)ErrorCode.BrokerNotAvailable;
+                        if (!retriable || attempt >= 50 || Environment.TickCount64 > deadline) throw new MetadataLoadException(text);
+                        await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+                    if (answer.Nodes.Count == 0)
+                        throw new MetadataLoadException($"the DescribeQuorum v{version} answer of {client.Address} names no controller endpoints (no Nodes: " +
+                            "the active controller predates KIP-853); use --bootstrap-controller HOST:PORT");
+                    var voters = partition!.CurrentVoters.Select(v => v.ReplicaId).ToList();
+                    var ordered = answer.Nodes
+                        .OrderBy(n => n.NodeId == partition.LeaderId ? 0 : voters.Contains(n.NodeId) ? 1 : 2)
+                        .ThenBy(n => voters.IndexOf(n.NodeId));
+                    var endpoints = new List<HostPort>();
+                    foreach (var node in ordered)
+                        foreach (var listener in node.Listeners)
+                        {
+                            if (string.IsNullOrWhiteSpace(listener.Host) || listener.Port == 0) continue;
+                            var endpoint = new HostPort(listener.Host, listener.Port);
+                            if (!endpoints.Contains(endpoint)) endpoints.Add(endpoint);
+                        }
+                    if (endpoints.Count == 0)
+                        throw new MetadataLoadException($"the DescribeQuorum answer of {client.Address} lists {answer.Nodes.Count} nodes but no usable controller endpoint");
+                    return (client.Address, endpoints);
+                }
+            }
+            catch (KafkaClientException e)
+            {
+                throw new MetadataLoadException(e.Message, e);
+            }
+        }
+    }
+
     /// <summary>The client id of the shell's Raft requests: <c>raft-&lt;id&gt;</c> with an id far above any node id.</summary>
     public static string ObserverClientId { get; } = "raft-" + (2_000_000_000 + Random.Shared.Next(100_000_000)).ToString(CultureInfo.InvariantCulture);
 
@@ -233,7 +364,17 @@ public static class MetadataSources
 
     private static async Task<LoadedMetadata> ReadFromLeaderAsync(IReadOnlyList<HostPort> bootstrap, long deadline, CancellationToken cancellationToken)
     {
-        var (clusterId, quorum) = await MetadataQuorumCommand.DescribeAsync(bootstrap, cancellationToken).ConfigureAwait(false);
+        string clusterId;
+        DescribeQuorumResponse quorum;
+        try
+        {
+            (clusterId, quorum) = await MetadataQuorumCommand.DescribeAsync(bootstrap, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not (KafkaClientException or OperationCanceledException))
+        {
+            // A controller that answered with an error (or lacks an API): one line, not a crash.
+            throw new MetadataLoadException(e.Message, e);
+        }
         var partition = quorum.Topics[0].Partitions[0];
         int leaderId = partition.LeaderId, epoch = partition.LeaderEpoch;
         var leaderNode = quorum.Nodes.FirstOrDefault(n => n.NodeId == leaderId);
