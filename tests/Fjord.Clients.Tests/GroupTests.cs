@@ -38,13 +38,18 @@ public sealed class GroupTests(GroupNode node, ITestOutputHelper output) : IClas
         const string group = "kcat-g";
         var clock = Stopwatch.StartNew();
         await CreateTopicAsync(topic, Partitions);
-        await ProduceAsync(topic, "r1", 5);
 
-        // Phase 1: three members started together share the twelve partitions.
+        // Phase 1: three members started together share the twelve partitions. The records are
+        // produced once the group is Stable with the three of them (a member joining after the
+        // initial rebalance delay makes one more generation, in which partitions change hands: the
+        // records are read only in the final one).
         var members = new List<KcatMember>();
         try
         {
             for (int i = 0; i < 3; i++) members.Add(KcatMember.Start($"m{i}", node.Bootstrap, group, topic));
+            await WaitForStableGroupAsync(group, topic, ["m0", "m1", "m2"], members);
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: the group is Stable with the three members");
+            await ProduceAsync(topic, "r1", 5);
             await WaitAsync(() => members.Sum(m => m.Records.Count) >= Partitions * 5, TimeSpan.FromSeconds(30),
                 "the three members to consume the first 60 records", members);
             var owners = new Dictionary<int, string>();
@@ -356,6 +361,41 @@ public sealed class GroupTests(GroupNode node, ITestOutputHelper output) : IClas
         var want = Enumerable.Range(0, Partitions).ToDictionary(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => offset.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(want.Count == got.Count && want.All(w => got.GetValueOrDefault(w.Key) == w.Value),
             $"committed offsets of {group}: {r}, expected {offset} everywhere\n{run}");
+    }
+
+    /// <summary>
+    /// Waits (bounded) until DescribeGroups shows <paramref name="group"/> Stable with exactly the
+    /// members of <paramref name="clientIds"/> and their assignments (the broker's, as SyncGroup
+    /// hands them out) disjoint and covering every partition of <paramref name="topic"/>: the final
+    /// generation, unless a member joins or leaves later.
+    /// </summary>
+    private async Task WaitForStableGroupAsync(string group, string topic, IReadOnlyList<string> clientIds, IReadOnlyList<KcatMember> members)
+    {
+        var (r, run) = await ExternalClient.PythonAsync(node, $$"""
+            from kafka.admin import KafkaAdminClient
+            admin = KafkaAdminClient(bootstrap_servers=B, request_timeout_ms=15000)
+            want = sorted([{{string.Join(", ", clientIds.Select(c => $"'{c}'"))}}])
+            end = deadline(25)
+            seen = None
+            ok = False
+            while time.monotonic() < end:
+                try:
+                    d = admin.describe_consumer_groups(['{{group}}'])[0]
+                    owned = {m.client_id: sorted(p for t, ps in m.member_assignment.assignment if t == '{{topic}}' for p in ps)
+                             for m in d.members if d.state == 'Stable'}
+                    seen = {'state': d.state, 'members': owned}
+                    parts = [p for ps in owned.values() for p in ps]
+                    if d.state == 'Stable' and sorted(owned) == want and sorted(parts) == list(range({{Partitions}})):
+                        ok = True
+                        break
+                except Exception as e:
+                    seen = {'error': repr(e)}
+                time.sleep(0.2)
+            admin.close()
+            out({'ok': ok, 'seen': seen})
+            """, TimeSpan.FromSeconds(35));
+        output.WriteLine($"DescribeGroups: {r}");
+        Assert.True(r.GetProperty("ok").GetBoolean(), $"{group} did not become Stable with {string.Join(',', clientIds)} owning every partition: {r}\n{run}\n{Describe(members)}");
     }
 
     private static void AssertExactlyOnce(IEnumerable<KcatRecord> records, string who, IReadOnlyList<KcatMember> members)

@@ -25,11 +25,13 @@ public static class GroupRecords
     {
         var key = Encode(new OffsetCommitKey { Group = group, Topic = topic, Partition = partition }, OffsetCommitKeyVersion);
         if (offset is null) return new CoordinatorRecord(key, null);
+        // v1 is the only value version with an explicit expiry, and it has no leader epoch (Kafka writes
+        // v1 for such commits, dropping the epoch); everything else is v3.
         short version = offset.ExpireTimestamp is null ? (short)3 : (short)1;
         var value = new OffsetCommitValue
         {
             Offset = offset.Offset,
-            LeaderEpoch = offset.LeaderEpoch,
+            LeaderEpoch = version == 1 ? -1 : offset.LeaderEpoch,
             Metadata = offset.Metadata,
             CommitTimestamp = offset.CommitTimestamp,
             ExpireTimestamp = offset.ExpireTimestamp ?? -1,

@@ -44,7 +44,7 @@ public sealed partial class GroupShard
             if (error != ErrorCode.None) return Task.FromResult(All(error));
             var results = new Dictionary<(string, int), ErrorCode>();
             var records = new List<CoordinatorRecord>();
-            var applied = new List<((string, int) Tp, CommittedOffset Offset)>();
+            var applied = new List<((string, int) Tp, CommittedOffset Offset, long Position)>();
             long now = _nowMs();
             foreach (var o in offsets)
             {
@@ -56,8 +56,10 @@ public sealed partial class GroupShard
                 }
                 var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, metadata, now, retentionMs >= 0 ? now + retentionMs : null);
                 records.Add(GroupRecords.Offset(groupId, o.Topic, o.Partition, committed));
-                applied.Add(((o.Topic, o.Partition), committed));
+                applied.Add(((o.Topic, o.Partition), committed, 0));
             }
+            long first = TakePositions(records.Count);
+            for (int i = 0; i < applied.Count; i++) applied[i] = applied[i] with { Position = first + i };
             var write = _append(records, null);
             return Finish();
 
@@ -70,9 +72,16 @@ public sealed partial class GroupShard
                     {
                         var target = _groups.GetValueOrDefault(groupId);
                         if (target is null) _groups[groupId] = target = group;
-                        foreach (var (tp, committed) in applied) target.Offsets[tp] = committed;
+                        // Only if still the latest in log order: a transaction's COMMIT marker may
+                        // meanwhile have applied an offset whose record was written after this one.
+                        foreach (var (tp, committed, position) in applied)
+                            if (IsLaterThanCommitted(groupId, tp.Item1, tp.Item2, position))
+                            {
+                                _recordPositions.AddOrUpdate(committed, new System.Runtime.CompilerServices.StrongBox<long>(position));
+                                target.Offsets[tp] = committed;
+                            }
                     }
-                    foreach (var (tp, _) in applied) results[tp] = e;
+                    foreach (var (tp, _, _) in applied) results[tp] = e;
                     return results;
                 }
             }
@@ -154,9 +163,11 @@ public sealed partial class GroupShard
                 }
                 var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, metadata, now, null);
                 records.Add(GroupRecords.Offset(groupId, o.Topic, o.Partition, committed));
-                entries.Add(new PendingTxnOffset(groupId, o.Topic, o.Partition, committed));
+                entries.Add(new PendingTxnOffset(groupId, o.Topic, o.Partition, committed, 0));
             }
             if (records.Count == 0) return Task.FromResult(results);
+            long first = TakePositions(records.Count);
+            for (int i = 0; i < entries.Count; i++) entries[i] = entries[i] with { Position = first + i };
             var write = _append(records, new CoordinatorBatchProducer(producerId, producerEpoch, IsTransactional: true));
             // Pending from the append on (the marker follows it in the log), so a marker written before
             // this answer is sent still finds them; a failed append takes them back.

@@ -68,7 +68,28 @@ public sealed partial class GroupShard : ICoordinatorShard
     /// </summary>
     private readonly Dictionary<long, List<PendingTxnOffset>> _pendingTxnOffsets = [];
 
-    private sealed record PendingTxnOffset(string Group, string Topic, int Partition, CommittedOffset? Offset);
+    /// <summary>A transactional offset commit awaiting its marker, with the log position of its record (see <see cref="_recordPositions"/>).</summary>
+    private sealed record PendingTxnOffset(string Group, string Topic, int Partition, CommittedOffset? Offset, long Position);
+
+    /// <summary>
+    /// The log position of the record that produced each committed offset held in a group's
+    /// <see cref="ClassicGroup.Offsets"/> (keyed by the <see cref="CommittedOffset"/> instance, so an
+    /// entry goes away with the offset it describes). Invariant: positions compare as the records'
+    /// offsets in the partition log do. A replayed record's position is its log offset; a record this
+    /// shard appends takes the next value of <see cref="_nextPosition"/>, which <see cref="Replay"/>
+    /// keeps above every replayed offset (appends start after the load) and is taken under the lock in the order the records
+    /// reach the log (appends happen under the lock, and this shard is the only writer of offset
+    /// records to its partition in its leader epoch). Markers take log offsets too, so a live position
+    /// may be lower than the record's real offset, never out of order with another record's.
+    /// Kafka's rule built on it: the COMMIT marker makes a pending transactional offset the committed
+    /// one only if its record is later in the log than the committed offset's record; a plain commit
+    /// written after a TxnOffsetCommit of the same partition stays when the transaction commits. An
+    /// offset without a known position (none is expected) counts as older than any record.
+    /// </summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<CommittedOffset, System.Runtime.CompilerServices.StrongBox<long>> _recordPositions = new();
+
+    /// <summary>The position of the next record this shard appends (see <see cref="_recordPositions"/>).</summary>
+    private long _nextPosition;
     private readonly TimerSlot _retention = new();
     private bool _active;
 
@@ -105,6 +126,7 @@ public sealed partial class GroupShard : ICoordinatorShard
     {
         lock (this)
         {
+            if (offset >= _nextPosition) _nextPosition = offset + 1;
             short type = GroupRecords.KeyVersion(key.Span);
             switch (type)
             {
@@ -114,10 +136,10 @@ public sealed partial class GroupShard : ICoordinatorShard
                     CommittedOffset? v = value is { } bytes ? GroupRecords.ReadOffsetValue(bytes) : null;
                     if (producerId >= 0)
                     {
-                        AddPending(producerId, new PendingTxnOffset(k.Group, k.Topic, k.Partition, v));
+                        AddPending(producerId, new PendingTxnOffset(k.Group, k.Topic, k.Partition, v, offset));
                         return;
                     }
-                    ApplyOffset(k.Group, k.Topic, k.Partition, v);
+                    ApplyOffset(k.Group, k.Topic, k.Partition, v, offset); // log order: always the latest so far
                     return;
                 }
                 case 2:
@@ -180,15 +202,33 @@ public sealed partial class GroupShard : ICoordinatorShard
     /// <summary>
     /// A transaction of <paramref name="producerId"/> ended: its transactional offset commits are
     /// applied (commit) or dropped (abort). Called at load for markers, and by the transaction
-    /// machinery once markers are written to this partition.
+    /// machinery once markers are written to this partition. A committed one replaces a partition's
+    /// committed offset only if its record is later in the log (Kafka's rule, see
+    /// <see cref="_recordPositions"/>): a plain OffsetCommit written after it stays.
     /// </summary>
     public void CompleteTransaction(long producerId, bool commit)
     {
         lock (this)
         {
             if (!_pendingTxnOffsets.Remove(producerId, out var list) || !commit) return;
-            foreach (var (group, topic, partition, offset) in list) ApplyOffset(group, topic, partition, offset);
+            foreach (var (group, topic, partition, offset, position) in list)
+                if (IsLaterThanCommitted(group, topic, partition, position)) ApplyOffset(group, topic, partition, offset, position);
         }
+    }
+
+    /// <summary>Whether a record at <paramref name="position"/> is later in the log than the one that produced the partition's committed offset (true when there is none).</summary>
+    private bool IsLaterThanCommitted(string groupId, string topic, int partition, long position)
+    {
+        if (!_groups.TryGetValue(groupId, out var group) || !group.Offsets.TryGetValue((topic, partition), out var current)) return true;
+        return !_recordPositions.TryGetValue(current, out var known) || position > known.Value;
+    }
+
+    /// <summary>Takes the positions of <paramref name="count"/> records about to be appended as one batch (call under the lock, just before the append).</summary>
+    private long TakePositions(int count)
+    {
+        long first = _nextPosition;
+        _nextPosition += count;
+        return first;
     }
 
     private void AddPending(long producerId, PendingTxnOffset entry)
@@ -256,7 +296,7 @@ public sealed partial class GroupShard : ICoordinatorShard
         return group;
     }
 
-    private void ApplyOffset(string groupId, string topic, int partition, CommittedOffset? offset)
+    private void ApplyOffset(string groupId, string topic, int partition, CommittedOffset? offset, long position)
     {
         if (offset is null)
         {
@@ -267,6 +307,7 @@ public sealed partial class GroupShard : ICoordinatorShard
             }
             return;
         }
+        _recordPositions.AddOrUpdate(offset, new System.Runtime.CompilerServices.StrongBox<long>(position));
         GetOrCreate(groupId).Offsets[(topic, partition)] = offset;
     }
 
