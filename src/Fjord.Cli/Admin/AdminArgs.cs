@@ -20,10 +20,19 @@ internal sealed class AdminArgs
 
     public List<string> Positionals { get; } = [];
 
-    /// <summary>Parses <paramref name="args"/>; <paramref name="valueFlags"/> take a value, <paramref name="switches"/> do not.</summary>
+    /// <summary>The settings of <c>--command-config FILE</c>, or null when it was not given.</summary>
+    public CommandConfig? Config { get; private set; }
+
+    /// <summary>
+    /// Parses <paramref name="args"/>; <paramref name="valueFlags"/> take a value, <paramref name="switches"/> do not.
+    /// Every command also takes <c>--command-config FILE</c> (Kafka's file of client settings): it is
+    /// read here (a problem with it is a <see cref="UsageException"/>) and becomes <see cref="Config"/>
+    /// (the admin client is connected with it), and its <c>bootstrap.servers</c> answers for a missing
+    /// <c>--bootstrap-server</c>.
+    /// </summary>
     public static AdminArgs Parse(string[] args, IEnumerable<string> valueFlags, IEnumerable<string> switches, bool allowPositionals = false)
     {
-        var takesValue = new HashSet<string>(valueFlags, StringComparer.Ordinal);
+        var takesValue = new HashSet<string>(valueFlags, StringComparer.Ordinal) { CommandConfig.Flag };
         var isSwitch = new HashSet<string>(switches, StringComparer.Ordinal);
         var result = new AdminArgs();
         for (int i = 0; i < args.Length; i++)
@@ -54,13 +63,22 @@ internal sealed class AdminArgs
                 throw new UsageException($"unknown option '{arg}'");
             }
         }
+        if (result.Get(CommandConfig.Flag) is { } path)
+        {
+            result.Config = CommandConfig.Load(path);
+        }
         return result;
     }
 
-    public bool Has(string flag) => _switches.Contains(flag) || _values.ContainsKey(flag);
+    private const string BootstrapFlag = "--bootstrap-server";
 
-    /// <summary>The last value given for <paramref name="flag"/>, or null.</summary>
-    public string? Get(string flag) => _values.TryGetValue(flag, out var list) ? list[^1] : null;
+    public bool Has(string flag) => _switches.Contains(flag) || _values.ContainsKey(flag) || (flag == BootstrapFlag && Config?.BootstrapServers is not null);
+
+    /// <summary>The last value given for <paramref name="flag"/>, or null (<c>--bootstrap-server</c>: else the command config's <c>bootstrap.servers</c>).</summary>
+    public string? Get(string flag) =>
+        _values.TryGetValue(flag, out var list) ? list[^1]
+        : flag == BootstrapFlag ? Config?.BootstrapServers
+        : null;
 
     public IReadOnlyList<string> All(string flag) => _values.TryGetValue(flag, out var list) ? list : [];
 

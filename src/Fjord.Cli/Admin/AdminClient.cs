@@ -9,31 +9,50 @@ namespace Fjord.Cli.Admin;
 /// The admin commands' view of a cluster: a pipelined <see cref="KafkaClientConnection"/> to the first
 /// bootstrap server that answers (versions negotiated by ApiVersions), connections to other brokers
 /// by node id (from the last Metadata answer), and group coordinators (FindCoordinator). Every
-/// request is bounded by <see cref="RequestTimeout"/>; a connection failure, timeout or missing API
-/// becomes an <see cref="AdminException"/> with one line of text.
+/// request is bounded by the request timeout (<see cref="RequestTimeout"/>, or <c>request.timeout.ms</c>
+/// of <c>--command-config</c>, kept per connection); a connection failure, timeout or missing API
+/// becomes an <see cref="AdminException"/> with one line of text. The client id is the command's
+/// (<c>fjord-COMMAND</c>) unless the command config sets <c>client.id</c>.
 /// </summary>
 internal sealed class AdminClient : IAsyncDisposable
 {
     private readonly Dictionary<int, (string Host, int Port)> _brokers = new();
     private readonly Dictionary<string, KafkaClientConnection> _connections = new(StringComparer.Ordinal);
-    private readonly string _clientId;
+    private readonly Settings _settings;
 
-    private AdminClient(KafkaClientConnection bootstrap, string address, string clientId)
+    /// <summary>What every connection of one client shares: its client id and timeouts.</summary>
+    private sealed record Settings(string ClientId, TimeSpan RequestTimeout, TimeSpan ConnectTimeout);
+
+    /// <summary>The settings each open connection was made with (its request timeout bounds <see cref="SendAsync{TResponse}(KafkaClientConnection, IKafkaMessage, short, CancellationToken)"/>).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<KafkaClientConnection, Settings> s_settings = new();
+
+    private AdminClient(KafkaClientConnection bootstrap, string address, Settings settings)
     {
         Bootstrap = bootstrap;
         BootstrapAddress = address;
-        _clientId = clientId;
+        _settings = settings;
         _connections[address] = bootstrap;
     }
 
     public KafkaClientConnection Bootstrap { get; }
     public string BootstrapAddress { get; }
-    public static TimeSpan RequestTimeout { get; } = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+    public string ClientId => _settings.ClientId;
 
-    /// <summary>Connects to the first of <paramref name="bootstrapServers"/> (HOST:PORT[,HOST:PORT…]) that answers.</summary>
-    public static async Task<AdminClient> ConnectAsync(string bootstrapServers, string clientId, CancellationToken ct)
+    /// <summary>The request timeout of this client's connections.</summary>
+    public TimeSpan Timeout => _settings.RequestTimeout;
+
+    /// <summary>The default request timeout (Kafka's request.timeout.ms default, 30 s).</summary>
+    public static TimeSpan RequestTimeout { get; } = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Connects to the first of <paramref name="bootstrapServers"/> (HOST:PORT[,HOST:PORT…]) that answers.
+    /// The settings of <paramref name="config"/> (<c>--command-config</c>) apply: client.id replaces
+    /// <paramref name="clientId"/>; request and connection timeouts.
+    /// </summary>
+    public static async Task<AdminClient> ConnectAsync(string bootstrapServers, string clientId, CommandConfig? config, CancellationToken ct)
     {
+        var settings = new Settings(config?.ClientId ?? clientId, config?.RequestTimeout ?? RequestTimeout, config?.ConnectTimeout ?? DefaultConnectTimeout);
         var problems = new List<string>();
         var addresses = bootstrapServers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (addresses.Length == 0) throw new UsageException("--bootstrap-server needs HOST:PORT");
@@ -42,7 +61,7 @@ internal sealed class AdminClient : IAsyncDisposable
             var (host, port) = ParseAddress(address);
             try
             {
-                return new AdminClient(await OpenAsync(host, port, clientId, ct).ConfigureAwait(false), address, clientId);
+                return new AdminClient(await OpenAsync(host, port, settings, ct).ConfigureAwait(false), address, settings);
             }
             catch (AdminException e)
             {
@@ -60,18 +79,25 @@ internal sealed class AdminClient : IAsyncDisposable
         return (address[..colon].Trim('[', ']'), port);
     }
 
-    private static async Task<KafkaClientConnection> OpenAsync(string host, int port, string clientId, CancellationToken ct)
+    /// <summary>
+    /// Opens a connection and negotiates versions (ApiVersions), all bounded by the smaller of the
+    /// connection and request timeouts.
+    /// </summary>
+    private static async Task<KafkaClientConnection> OpenAsync(string host, int port, Settings settings, CancellationToken ct)
     {
+        var limit = settings.ConnectTimeout < settings.RequestTimeout ? settings.ConnectTimeout : settings.RequestTimeout;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(ConnectTimeout);
+        cts.CancelAfter(limit);
         try
         {
-            return await KafkaClientConnection.ConnectAsync(host, port, clientId, cts.Token,
+            var connection = await KafkaClientConnection.ConnectAsync(host, port, settings.ClientId, cts.Token,
                 new KafkaClientOptions { SoftwareName = "fjord-admin" }).ConfigureAwait(false);
+            s_settings.AddOrUpdate(connection, settings);
+            return connection;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new AdminException($"cannot connect to {host}:{port}: no answer within {ConnectTimeout.TotalSeconds:0} s");
+            throw new AdminException($"cannot connect to {host}:{port}: no answer within {Millis(limit)}");
         }
         catch (KafkaConnectionException e)
         {
@@ -108,15 +134,16 @@ internal sealed class AdminClient : IAsyncDisposable
     public static async Task<TResponse> SendAsync<TResponse>(KafkaClientConnection connection, IKafkaMessage request, short version, CancellationToken ct)
         where TResponse : class, IKafkaMessage
     {
+        var timeout = s_settings.TryGetValue(connection, out var settings) ? settings.RequestTimeout : RequestTimeout;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(RequestTimeout);
+        cts.CancelAfter(timeout);
         try
         {
             return await connection.SendAsync<TResponse>(request, version, cts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new AdminException($"{connection.RemoteEndPoint} did not answer {request.GetType().Name} v{version} within {RequestTimeout.TotalSeconds:0} s");
+            throw new AdminException($"{connection.RemoteEndPoint} did not answer {request.GetType().Name} v{version} within {Millis(timeout)} (request.timeout.ms)");
         }
         catch (KafkaConnectionException e)
         {
@@ -178,7 +205,7 @@ internal sealed class AdminClient : IAsyncDisposable
     {
         string key = $"{host}:{port}";
         if (_connections.TryGetValue(key, out var open) && open.IsConnected) return open;
-        var connection = await OpenAsync(host, port, _clientId, ct).ConfigureAwait(false);
+        var connection = await OpenAsync(host, port, _settings, ct).ConfigureAwait(false);
         _connections[key] = connection;
         return connection;
     }
@@ -214,6 +241,9 @@ internal sealed class AdminClient : IAsyncDisposable
             await Task.Delay(Math.Min(100 * (attempt + 1), 500), ct).ConfigureAwait(false);
         }
     }
+
+    /// <summary>"30 s" for whole seconds, else "500 ms".</summary>
+    private static string Millis(TimeSpan t) => t.TotalMilliseconds % 1000 == 0 ? $"{t.TotalSeconds:0} s" : $"{t.TotalMilliseconds:0} ms";
 
     public async ValueTask DisposeAsync()
     {

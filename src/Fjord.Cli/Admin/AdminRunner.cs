@@ -19,7 +19,7 @@ internal sealed class AdminContext(string command, AdminArgs args, TextWriter st
         if (_client is not null) return _client;
         string bootstrap = Args.Required("--bootstrap-server", "(HOST:PORT of a broker)");
         Progress.Step($"connecting to {bootstrap}");
-        _client = await AdminClient.ConnectAsync(bootstrap, $"fjord-{Command}", Ct).ConfigureAwait(false);
+        _client = await AdminClient.ConnectAsync(bootstrap, $"fjord-{Command}", Args.Config, Ct).ConfigureAwait(false);
         return _client;
     }
 
@@ -30,15 +30,15 @@ internal sealed class AdminContext(string command, AdminArgs args, TextWriter st
 }
 
 /// <summary>
-/// Runs an admin command: parses its flags (plus <c>--bootstrap-server</c> and <c>--output
-/// table|json</c>), prints the usage for <c>--help</c>, and maps failures to exit codes —
+/// Runs an admin command: parses its flags (plus <c>--bootstrap-server</c>, <c>--output
+/// table|json</c> and <c>--command-config FILE</c>, whose warnings go to stderr), prints the usage for <c>--help</c>, and maps failures to exit codes —
 /// <see cref="UsageException"/> → 2 (message and a pointer to --help), <see cref="AdminException"/>
 /// and other I/O failures → 1 with one line on stderr, success → what the command returns (0). Ctrl+C
 /// cancels the command's token (a consumer then stops and exits 0).
 /// </summary>
 internal static class AdminRunner
 {
-    public static readonly string[] CommonValueFlags = ["--bootstrap-server", "--output"];
+    public static readonly string[] CommonValueFlags = ["--bootstrap-server", "--output", CommandConfig.Flag];
 
     public static int Run(string command, string usage, string[] args, TextWriter o, TextWriter e,
         IEnumerable<string> valueFlags, IEnumerable<string> switches, bool allowPositionals, Func<AdminContext, Task<int>> body)
@@ -58,6 +58,7 @@ internal static class AdminRunner
         try
         {
             var parsed = AdminArgs.Parse(args, CommonValueFlags.Concat(valueFlags), switches, allowPositionals);
+            foreach (var warning in parsed.Config?.TakeWarnings() ?? []) e.WriteLine($"fjord {command}: {warning}");
             using var progress = new Progress(e, command);
             var context = new AdminContext(command, parsed, o, e, progress, cts.Token);
             try

@@ -9,7 +9,7 @@ using Fjord.Protocol.Records;
 namespace Fjord.Cli.Admin;
 
 /// <summary>
-/// <c>fjord console-consumer</c>: what <c>kafka-console-consumer</c> does, without a group: every
+/// <c>fjord console-consumer</c>: what <c>kafka-console-consumer</c> does. Without <c>--group</c>: every
 /// partition (or <c>--partition N</c>) from the end, the beginning (<c>--from-beginning</c>) or
 /// <c>--offset O|earliest|latest</c> (ListOffsets), read with sessionless Fetch requests to each leader
 /// (read_uncommitted; control batches skipped). Stops after <c>--max-messages</c>, after
@@ -17,6 +17,8 @@ namespace Fjord.Cli.Admin;
 /// on stderr and exits 0. Printing as Kafka's DefaultMessageFormatter (<c>print.timestamp</c>,
 /// <c>print.partition</c>, <c>print.offset</c>, <c>print.headers</c>, <c>print.key</c>,
 /// <c>print.value</c>, separators, <c>null.literal</c>); <c>--output json</c> prints one JSON object per record.
+/// With <c>--group G</c> (or <c>group.id</c> in <c>--command-config</c>) it reads as a member of the KIP-848
+/// consumer group G and commits what it printed: see <see cref="ConsoleConsumerGroup"/>.
 /// </summary>
 internal static class ConsoleConsumerCommand
 {
@@ -24,8 +26,10 @@ internal static class ConsoleConsumerCommand
         usage: fjord console-consumer --bootstrap-server HOST:PORT --topic T [options]
 
         options:
-          --from-beginning                start at the oldest record (default: only new records)
-          --partition N                   read partition N only
+          --from-beginning                start at the oldest record (default: only new records); with --group:
+                                          where partitions without a committed offset start
+          --group G                       read as a member of consumer group G (see below)
+          --partition N                   read partition N only (not with --group)
           --offset O|earliest|latest      with --partition: where to start
           --max-messages N                stop after N records
           --timeout-ms MS                 stop when no record came for MS milliseconds
@@ -34,6 +38,22 @@ internal static class ConsoleConsumerCommand
                                           headers.separator (,), headers.key.separator (:), null.literal (null)
           --isolation-level read_committed|read_uncommitted
           --output json                   one JSON object per record: topic, partition, offset, timestamp, key, value, headers
+          --command-config FILE           client settings (Java properties): bootstrap.servers, client.id,
+                                          request.timeout.ms, socket.connection.setup.timeout.ms, group.id,
+                                          auto.offset.reset (earliest|latest), auto.commit.interval.ms,
+                                          isolation.level; security.protocol must be PLAINTEXT (no ssl.*/sasl.*);
+                                          other keys are ignored with a warning
+
+        with --group G (the KIP-848 "consumer" group protocol; the broker assigns the partitions):
+          The consumer joins G subscribed to the topic, heartbeats at the interval the broker returns,
+          and reads only the partitions the broker assigns to it. Each newly assigned partition starts
+          at G's committed offset; without one, at the oldest record with --from-beginning (or
+          auto.offset.reset=earliest), else at the end. What was printed is committed (OffsetCommit
+          with the member id and epoch) every auto.commit.interval.ms (5000) and at the end; a
+          partition taken away is committed before the broker is told it was given up, so members of
+          one group print each record once. At the end (--max-messages, --timeout-ms without a
+          record, or Ctrl+C) it commits, leaves the group and exits 0; running it again goes on
+          where it stopped. Run several at once to share the partitions.
         """;
 
     private static readonly HashSet<string> KnownProperties =
@@ -46,7 +66,7 @@ internal static class ConsoleConsumerCommand
             ["--from-beginning"],
             false, RunAsync);
 
-    private sealed class Formatter(Dictionary<string, string> p)
+    internal sealed class Formatter(Dictionary<string, string> p)
     {
         private bool Flag(string key, bool fallback) => p.TryGetValue(key, out var v) ? string.Equals(v, "true", StringComparison.OrdinalIgnoreCase) : fallback;
         public bool Key => Flag("print.key", false);
@@ -62,7 +82,7 @@ internal static class ConsoleConsumerCommand
         public string NullLiteral => p.GetValueOrDefault("null.literal", "null");
     }
 
-    private sealed class PartitionState(int partition, int leader, long offset)
+    internal sealed class PartitionState(int partition, int leader, long offset)
     {
         public int Partition { get; } = partition;
         public int Leader { get; set; } = leader;
@@ -72,9 +92,13 @@ internal static class ConsoleConsumerCommand
     private static async Task<int> RunAsync(AdminContext c)
     {
         var a = c.Args;
+        var config = a.Config;
         string topic = a.Required("--topic", "(the topic to read)");
-        if (a.Has("--group")) throw new UsageException("--group is not supported: fjord console-consumer reads without a consumer group");
         if (a.Has("--consumer-property")) throw new UsageException("--consumer-property is not supported");
+        string? group = a.Get("--group") ?? config?.Get("group.id");
+        if (group is { Length: 0 }) throw new UsageException("--group needs a group id");
+        if (group is not null && (a.Has("--partition") || a.Has("--offset")))
+            throw new UsageException("--partition and --offset cannot be used with --group (the group assigns the partitions)");
         var props = ConsoleProducerCommand.Properties(a, KnownProperties);
         var format = new Formatter(props);
         int? only = a.Int("--partition", 0);
@@ -95,7 +119,7 @@ internal static class ConsoleConsumerCommand
         }
         int maxMessages = a.Int("--max-messages", 1) ?? int.MaxValue;
         int timeoutMs = a.Int("--timeout-ms", 0) ?? -1;
-        sbyte isolation = a.Get("--isolation-level") switch
+        sbyte isolation = (a.Get("--isolation-level") ?? config?.Get("isolation.level")?.Trim()) switch
         {
             null or "read_uncommitted" => 0,
             "read_committed" => 1,
@@ -104,7 +128,17 @@ internal static class ConsoleConsumerCommand
 
         var client = await c.ClientAsync().ConfigureAwait(false);
         c.Progress.Step($"looking up topic {topic}");
-        var (_, partitions) = await client.PartitionsAsync(topic, autoCreate: false, c.Ct).ConfigureAwait(false);
+        var (topicId, partitions) = await client.PartitionsAsync(topic, autoCreate: false, c.Ct).ConfigureAwait(false);
+        if (group is not null)
+        {
+            if (topicId == Uuid.Zero) throw new AdminException($"the broker did not give topic '{topic}' an id (Metadata v10+ is needed for a consumer group)");
+            bool earliest = a.Has("--from-beginning") || config?.Get("auto.offset.reset")?.Trim() == "earliest";
+            var member = new ConsoleConsumerGroup(c, client, group, topic, topicId, partitions, earliest, isolation);
+            c.Progress.Idle();
+            long count = await member.RunAsync((p, r) => Print(c, format, topic, p, r), maxMessages, timeoutMs, config?.AutoCommitIntervalMs ?? 5000).ConfigureAwait(false);
+            c.Err.WriteLine($"Processed a total of {count} messages");
+            return 0;
+        }
         if (only is { } op && op >= partitions.Count) throw new AdminException($"topic '{topic}' has no partition {op} (it has {partitions.Count})");
         var states = partitions.Where(p => only is null || p.Partition == only).Select(p => new PartitionState(p.Partition, p.Leader, startOffset ?? -1)).ToList();
         if (startOffset is null)
@@ -120,12 +154,13 @@ internal static class ConsoleConsumerCommand
 
         long processed = 0;
         long lastRecord = Environment.TickCount64;
+        int fetchCap = (int)Math.Clamp(client.Timeout.TotalMilliseconds / 2, 1, 500); // a fetch's wait stays well inside the request timeout
         try
         {
             while (processed < maxMessages && !c.Ct.IsCancellationRequested)
             {
                 if (timeoutMs >= 0 && Environment.TickCount64 - lastRecord >= timeoutMs) break;
-                int waitMs = timeoutMs >= 0 ? (int)Math.Clamp(timeoutMs - (Environment.TickCount64 - lastRecord), 0, 500) : 500;
+                int waitMs = timeoutMs >= 0 ? (int)Math.Clamp(timeoutMs - (Environment.TickCount64 - lastRecord), 0, fetchCap) : fetchCap;
                 var fetches = states.GroupBy(s => s.Leader).Select(g => FetchAsync(client, g.Key, topic, [.. g], waitMs, isolation, c.Ct)).ToList();
                 foreach (var fetched in await Task.WhenAll(fetches).ConfigureAwait(false))
                 {
@@ -149,29 +184,53 @@ internal static class ConsoleConsumerCommand
         return 0;
     }
 
-    private static async Task<Dictionary<int, long>> ListOffsetsAsync(AdminClient client, int leader, string topic, IEnumerable<int> partitions, long timestamp, sbyte isolation, CancellationToken ct)
+    /// <summary>
+    /// ListOffsets of <paramref name="partitions"/> at their leader. Errors a new or moving partition
+    /// answers for a moment (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION,
+    /// OFFSET_NOT_AVAILABLE, FENCED/UNKNOWN_LEADER_EPOCH) are asked again, up to 15 s.
+    /// </summary>
+    internal static async Task<Dictionary<int, long>> ListOffsetsAsync(AdminClient client, int leader, string topic, IEnumerable<int> partitions, long timestamp, sbyte isolation, CancellationToken ct)
     {
-        var connection = await client.NodeAsync(leader, ct).ConfigureAwait(false);
-        short version = AdminClient.Version(connection, ListOffsetsRequest.ApiKey, 1, 7);
-        var t = new ListOffsetsRequest.ListOffsetsTopic { Name = topic };
-        foreach (var p in partitions) t.Partitions.Add(new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = p, Timestamp = timestamp });
-        var answer = await AdminClient.SendAsync<ListOffsetsResponse>(connection, new ListOffsetsRequest { ReplicaId = -1, IsolationLevel = isolation, Topics = [t] }, version, ct).ConfigureAwait(false);
+        var wanted = partitions.ToList();
         var result = new Dictionary<int, long>();
-        foreach (var rt in answer.Topics)
-            foreach (var rp in rt.Partitions)
+        long deadline = Environment.TickCount64 + 15_000;
+        for (int round = 0; ; round++)
+        {
+            var connection = await client.NodeAsync(leader, ct).ConfigureAwait(false);
+            short version = AdminClient.Version(connection, ListOffsetsRequest.ApiKey, 1, 7);
+            var t = new ListOffsetsRequest.ListOffsetsTopic { Name = topic };
+            foreach (var p in wanted.Where(p => !result.ContainsKey(p))) t.Partitions.Add(new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = p, Timestamp = timestamp });
+            var answer = await AdminClient.SendAsync<ListOffsetsResponse>(connection, new ListOffsetsRequest { ReplicaId = -1, IsolationLevel = isolation, Topics = [t] }, version, ct).ConfigureAwait(false);
+            string? retry = null;
+            foreach (var rt in answer.Topics)
+                foreach (var rp in rt.Partitions)
+                {
+                    if (rp.ErrorCode == 0)
+                    {
+                        result[rp.PartitionIndex] = rp.Offset;
+                        continue;
+                    }
+                    bool transient = rp.ErrorCode is (short)ErrorCode.NotLeaderOrFollower or (short)ErrorCode.LeaderNotAvailable
+                        or (short)ErrorCode.UnknownTopicOrPartition or (short)ErrorCode.OffsetNotAvailable
+                        or (short)ErrorCode.FencedLeaderEpoch or (short)ErrorCode.UnknownLeaderEpoch;
+                    string problem = $"cannot list offsets of partition {rp.PartitionIndex} of '{topic}': {Errors.Describe(rp.ErrorCode, null)}";
+                    if (!transient || Environment.TickCount64 >= deadline) throw new AdminException(problem);
+                    retry = problem;
+                }
+            if (retry is null)
             {
-                if (rp.ErrorCode != 0) throw new AdminException($"cannot list offsets of partition {rp.PartitionIndex} of '{topic}': {Errors.Describe(rp.ErrorCode, null)}");
-                result[rp.PartitionIndex] = rp.Offset;
+                foreach (var p in wanted)
+                    if (!result.ContainsKey(p)) throw new AdminException($"ListOffsets answered nothing for partition {p} of '{topic}'");
+                return result;
             }
-        foreach (var p in partitions)
-            if (!result.ContainsKey(p)) throw new AdminException($"ListOffsets answered nothing for partition {p} of '{topic}'");
-        return result;
+            await Task.Delay(Math.Min(50 * (round + 1), 300), ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>A copy of one record (the fetch buffer is not kept).</summary>
-    private sealed record Fetched(long Offset, long Timestamp, TimestampType TimestampType, byte[]? Key, byte[]? Value, List<(string Key, byte[]? Value)> Headers);
+    internal sealed record Fetched(long Offset, long Timestamp, TimestampType TimestampType, byte[]? Key, byte[]? Value, List<(string Key, byte[]? Value)> Headers);
 
-    private static async Task<List<(PartitionState, Fetched)>> FetchAsync(AdminClient client, int leader, string topic, List<PartitionState> states, int waitMs, sbyte isolation, CancellationToken ct)
+    internal static async Task<List<(PartitionState, Fetched)>> FetchAsync(AdminClient client, int leader, string topic, List<PartitionState> states, int waitMs, sbyte isolation, CancellationToken ct)
     {
         KafkaClientConnection connection = await client.NodeAsync(leader, ct).ConfigureAwait(false);
         short version = AdminClient.Version(connection, FetchRequest.ApiKey, 4, 12);
@@ -225,7 +284,7 @@ internal static class ConsoleConsumerCommand
 
     private static string Text(byte[]? bytes, string nullLiteral) => bytes is null ? nullLiteral : Encoding.UTF8.GetString(bytes);
 
-    private static void Print(AdminContext c, Formatter f, string topic, int partition, Fetched r)
+    internal static void Print(AdminContext c, Formatter f, string topic, int partition, Fetched r)
     {
         if (c.Json)
         {

@@ -232,23 +232,29 @@ public static class ConsumerGroupsCommand
         return answer.ErrorCode == 0 ? (answer.NodeId, answer.Host, answer.Port) : (-1, "-", -1);
     }
 
-    /// <summary>DescribeGroups and OffsetFetch of <paramref name="group"/> at its coordinator, log-end offsets at the leaders.</summary>
+    /// <summary>
+    /// DescribeGroups and OffsetFetch of <paramref name="group"/> at its coordinator, log-end offsets at
+    /// the leaders. A group of the new consumer protocol (KIP-848) is not a classic group: DescribeGroups
+    /// answers GROUP_ID_NOT_FOUND, and ConsumerGroupDescribe describes it instead (in the same shape:
+    /// its assignor as the protocol, its members' current assignments).
+    /// </summary>
     private static async Task<GroupView> DescribeGroupAsync(AdminContext c, AdminClient client, string group)
     {
         c.Progress.Step($"describing group {group}");
-        var (g, committed) = await AtCoordinatorAsync(client, group, async coordinator =>
+        var (g, members, committed) = await AtCoordinatorAsync(client, group, async coordinator =>
         {
             var described = await AdminClient.SendAsync<DescribeGroupsResponse>(coordinator, new DescribeGroupsRequest { Groups = [group] },
                 AdminClient.Version(coordinator, DescribeGroupsRequest.ApiKey, 0, 5), c.Ct).ConfigureAwait(false);
             var d = described.Groups.FirstOrDefault() ?? throw new AdminException($"DescribeGroups answered nothing for '{group}'");
+            var decoded = d.Members.Select(m => (m, d.ProtocolType is "consumer" or "" ? DecodeAssignment(m.MemberAssignment) : new List<(string, int)>())).ToList();
+            if (d.ErrorCode == (short)ErrorCode.GroupIdNotFound && await DescribeConsumerGroupAsync(coordinator, group, c.Ct).ConfigureAwait(false) is { } kip848)
+                (d, decoded) = kip848;
             Check(d.ErrorCode, d.ErrorMessage, $"cannot describe group '{group}'");
-            return (d, await CommittedAsync(coordinator, group, c.Ct).ConfigureAwait(false));
+            return (d, decoded, await CommittedAsync(coordinator, group, c.Ct).ConfigureAwait(false));
         }, c.Ct).ConfigureAwait(false);
         if (g.GroupState == "Dead") throw new AdminException($"Consumer group '{group}' does not exist.");
         var coordinatorNode = await CoordinatorNodeAsync(client, group, c.Ct).ConfigureAwait(false);
-        var members = g.Members
-            .Select(m => (m, g.ProtocolType is "consumer" or "" ? DecodeAssignment(m.MemberAssignment) : new List<(string, int)>()))
-            .OrderBy(x => x.m.ClientId, StringComparer.Ordinal).ThenBy(x => x.m.MemberId, StringComparer.Ordinal).ToList();
+        members = [.. members.OrderBy(x => x.m.ClientId, StringComparer.Ordinal).ThenBy(x => x.m.MemberId, StringComparer.Ordinal)];
         var owner = new Dictionary<(string, int), DescribeGroupsResponse.DescribedGroupMember>();
         foreach (var (m, assignment) in members)
             foreach (var tp in assignment) owner[tp] = m;
@@ -264,6 +270,34 @@ public static class ConsumerGroupsCommand
         foreach (var (m, assignment) in members.Where(x => x.Item2.Count == 0))
             rows.Add(new Row(group, "-", -1, null, null, m.MemberId, m.ClientHost, m.ClientId));
         return new GroupView(group, g, coordinatorNode, members, rows);
+    }
+
+    /// <summary>
+    /// ConsumerGroupDescribe of a KIP-848 group in DescribeGroups' shape, or null when the coordinator
+    /// does not serve it or knows no such group.
+    /// </summary>
+    private static async Task<(DescribeGroupsResponse.DescribedGroup, List<(DescribeGroupsResponse.DescribedGroupMember m, List<(string, int)>)>)?> DescribeConsumerGroupAsync(
+        KafkaClientConnection coordinator, string group, CancellationToken ct)
+    {
+        if (!AdminClient.Serves(coordinator, ConsumerGroupDescribeRequest.ApiKey)) return null;
+        var answer = await AdminClient.SendAsync<ConsumerGroupDescribeResponse>(coordinator, new ConsumerGroupDescribeRequest { GroupIds = [group] },
+            AdminClient.Version(coordinator, ConsumerGroupDescribeRequest.ApiKey, 0, 1), ct).ConfigureAwait(false);
+        if (answer.Groups.FirstOrDefault() is not { ErrorCode: 0 } g) return null;
+        var described = new DescribeGroupsResponse.DescribedGroup
+        {
+            GroupId = g.GroupId, GroupState = g.GroupState, ProtocolType = "consumer", ProtocolData = g.AssignorName,
+        };
+        var members = new List<(DescribeGroupsResponse.DescribedGroupMember m, List<(string, int)>)>();
+        foreach (var m in g.Members)
+        {
+            var member = new DescribeGroupsResponse.DescribedGroupMember
+            {
+                MemberId = m.MemberId, GroupInstanceId = m.InstanceId, ClientId = m.ClientId, ClientHost = m.ClientHost,
+            };
+            described.Members.Add(member);
+            members.Add((member, [.. m.Assignment.TopicPartitions.SelectMany(t => t.Partitions.Select(p => (t.TopicName, p)))]));
+        }
+        return (described, members);
     }
 
     /// <summary>Kafka's ASSIGNMENT column: <c>t1(0,1),t2(2)</c>, topics in order; <c>-</c> for none.</summary>
