@@ -29,6 +29,7 @@ internal static class MetadataQuorumCommand
           describe --status                     a summary: cluster id, leader, epoch, high watermark, lags, voters, observers
           describe --replication                one row per voter and observer: log end offset, lag, last fetch and catch-up times
               --human-readable                  timestamps as "N ms ago"
+          (describe) --output table|json        json: the same fields as one object (--status) or an array of rows (--replication)
           add-controller --command-config FILE  make a controller a voter of a dynamic quorum (KIP-853). FILE is that
                                                 controller's server.properties: its node.id, its controller listener
                                                 (advertised.listeners, else listeners) and the directory id in
@@ -57,7 +58,7 @@ internal static class MetadataQuorumCommand
             o.WriteLine(Usage);
             return 0;
         }
-        string? bootstrap = null, command = null, commandConfig = null, controllerIdText = null, directoryIdText = null;
+        string? bootstrap = null, command = null, commandConfig = null, controllerIdText = null, directoryIdText = null, output = null;
         bool status = false, replication = false, humanReadable = false, viaBroker = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -82,6 +83,9 @@ internal static class MetadataQuorumCommand
                 case "--bootstrap-server":
                     if (!Value(ref i, "HOST:PORT[,HOST:PORT...]", out bootstrap)) return UsageError(e, "--bootstrap-server needs HOST:PORT[,HOST:PORT...]");
                     viaBroker = true;
+                    break;
+                case "--output":
+                    if (!Value(ref i, "table|json", out output) || output is not ("table" or "json")) return UsageError(e, "--output needs table or json");
                     break;
                 case "--status": status = true; break;
                 case "--replication": replication = true; break;
@@ -113,6 +117,7 @@ internal static class MetadataQuorumCommand
             if (status && replication) return UsageError(e, "Only one of --status or --replication should be specified with describe sub-command");
             if (!status && !replication) return UsageError(e, "One of --status or --replication must be specified with describe sub-command");
             if (status && humanReadable) return UsageError(e, "The option --human-readable is only supported along with --replication");
+            if (humanReadable && output == "json") return UsageError(e, "--human-readable is for the table; --output json gives Unix milliseconds");
         }
         if (command == "add-controller" && commandConfig is null)
             return UsageError(e, "You must supply the configuration file of the controller you are adding when using add-controller (--command-config FILE).");
@@ -153,7 +158,8 @@ internal static class MetadataQuorumCommand
                 default:
                     var (clusterId, quorum) = (viaBroker ? DescribeViaBrokerAsync(addresses, CancellationToken.None) : DescribeAsync(addresses, CancellationToken.None))
                         .GetAwaiter().GetResult();
-                    o.Write(status
+                    if (output == "json") Admin.AdminOutput.Json(o, status ? QuorumReport.StatusJson(clusterId, quorum) : QuorumReport.ReplicationJson(quorum));
+                    else o.Write(status
                         ? QuorumReport.Status(clusterId, quorum)
                         : QuorumReport.Replication(quorum, humanReadable, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
                     return 0;

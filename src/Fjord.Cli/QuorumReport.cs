@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json.Nodes;
 using Fjord.Common;
 using Fjord.Protocol.Messages;
 
@@ -26,13 +27,7 @@ public static class QuorumReport
     public static string Status(string clusterId, DescribeQuorumResponse response)
     {
         var p = Partition(response);
-        var leader = Leader(p);
-        // Kafka's rule: the voter with the smallest log end offset (the first such one), compared to the leader.
-        var slowest = p.CurrentVoters.Aggregate((a, b) => b.LogEndOffset < a.LogEndOffset ? b : a);
-        long maxLag = leader.LogEndOffset - slowest.LogEndOffset;
-        long maxLagTimeMs = ReferenceEquals(leader, slowest) ? 0
-            : leader.LastCaughtUpTimestamp >= 0 && slowest.LastCaughtUpTimestamp >= 0 ? leader.LastCaughtUpTimestamp - slowest.LastCaughtUpTimestamp
-            : -1;
+        var (maxLag, maxLagTimeMs) = MaxLag(p);
         var s = new StringBuilder();
         Line("ClusterId:", clusterId);
         Line("LeaderId:", Number(p.LeaderId));
@@ -45,6 +40,54 @@ public static class QuorumReport
         return s.ToString();
 
         void Line(string label, string value) => s.Append(label.PadRight(24)).Append(value).Append('\n');
+    }
+
+    /// <summary><c>--status --output json</c>: the fields of <see cref="Status"/>, voters and observers as objects.</summary>
+    public static JsonObject StatusJson(string clusterId, DescribeQuorumResponse response)
+    {
+        var p = Partition(response);
+        var (maxLag, maxLagTimeMs) = MaxLag(p);
+        return new JsonObject
+        {
+            ["clusterId"] = clusterId, ["leaderId"] = p.LeaderId, ["leaderEpoch"] = p.LeaderEpoch, ["highWatermark"] = p.HighWatermark,
+            ["maxFollowerLag"] = maxLag, ["maxFollowerLagTimeMs"] = maxLagTimeMs,
+            ["currentVoters"] = ReplicasJson(p.CurrentVoters, response.Nodes), ["currentObservers"] = ReplicasJson(p.Observers, response.Nodes),
+        };
+    }
+
+    /// <summary><c>--replication --output json</c>: one object per row of <see cref="Replication"/>, in its order; timestamps in Unix ms (-1: never).</summary>
+    public static JsonArray ReplicationJson(DescribeQuorumResponse response)
+    {
+        var p = Partition(response);
+        var leader = Leader(p);
+        var rows = new List<(DescribeQuorumResponse.ReplicaState Replica, string Status)> { (leader, "Leader") };
+        rows.AddRange(p.CurrentVoters.Where(v => v.ReplicaId != p.LeaderId).Select(v => (v, "Follower")));
+        rows.AddRange(p.Observers.Select(o => (o, "Observer")));
+        return new JsonArray([.. rows.Select(r => (JsonNode)new JsonObject
+        {
+            ["nodeId"] = r.Replica.ReplicaId, ["directoryId"] = r.Replica.ReplicaDirectoryId.ToString(), ["logEndOffset"] = r.Replica.LogEndOffset,
+            ["lag"] = leader.LogEndOffset - r.Replica.LogEndOffset, ["lastFetchTimestamp"] = r.Replica.LastFetchTimestamp,
+            ["lastCaughtUpTimestamp"] = r.Replica.LastCaughtUpTimestamp, ["status"] = r.Status,
+        })]);
+    }
+
+    private static JsonArray ReplicasJson(IEnumerable<DescribeQuorumResponse.ReplicaState> replicas, IReadOnlyList<DescribeQuorumResponse.Node> nodes) =>
+        new([.. replicas.Select(r => (JsonNode)new JsonObject
+        {
+            ["id"] = r.ReplicaId,
+            ["directoryId"] = r.ReplicaDirectoryId == Uuid.Zero ? null : r.ReplicaDirectoryId.ToString(),
+            ["endpoints"] = new JsonArray([.. (nodes.FirstOrDefault(n => n.NodeId == r.ReplicaId)?.Listeners ?? []).Select(l => (JsonNode)Endpoint(l))]),
+        })]);
+
+    /// <summary>Kafka's rule: the voter with the smallest log end offset (the first such one), compared to the leader.</summary>
+    private static (long MaxLag, long MaxLagTimeMs) MaxLag(DescribeQuorumResponse.PartitionData p)
+    {
+        var leader = Leader(p);
+        var slowest = p.CurrentVoters.Aggregate((a, b) => b.LogEndOffset < a.LogEndOffset ? b : a);
+        long maxLagTimeMs = ReferenceEquals(leader, slowest) ? 0
+            : leader.LastCaughtUpTimestamp >= 0 && slowest.LastCaughtUpTimestamp >= 0 ? leader.LastCaughtUpTimestamp - slowest.LastCaughtUpTimestamp
+            : -1;
+        return (leader.LogEndOffset - slowest.LogEndOffset, maxLagTimeMs);
     }
 
     /// <summary>The <c>--replication</c> table; with <paramref name="humanReadable"/>, timestamps become "N ms ago" from <paramref name="nowUnixMs"/>.</summary>

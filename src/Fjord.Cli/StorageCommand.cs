@@ -32,7 +32,8 @@ internal static class StorageCommand
                                           id@host:port:directoryId,... (the same on every controller)
               -N, --no-initial-controllers
                                           join a dynamic quorum without being an initial voter
-          info --config FILE          show each directory's meta.properties and check them as start-up does
+          info --config FILE [--output table|json]
+                                      show each directory's meta.properties and check them as start-up does
         """;
 
     private sealed record Flag(string Long, string Short, bool TakesValue, bool Repeatable = false);
@@ -46,6 +47,7 @@ internal static class StorageCommand
     private static readonly Flag StandaloneFlag = new("--standalone", "-s", false);
     private static readonly Flag InitialControllersFlag = new("--initial-controllers", "-I", true);
     private static readonly Flag NoInitialControllersFlag = new("--no-initial-controllers", "-N", false);
+    private static readonly Flag OutputFlag = new("--output", "-o", true);
 
     public static int Run(string[] args, TextWriter o, TextWriter e)
     {
@@ -109,12 +111,35 @@ internal static class StorageCommand
 
     private static int Info(string[] args, TextWriter o, TextWriter e)
     {
-        if (!TryParse(args, [ConfigFlag], out var flags, out var problem)) return UsageError(e, problem);
+        if (!TryParse(args, [ConfigFlag, OutputFlag], out var flags, out var problem)) return UsageError(e, problem);
         if (!flags.ContainsKey(ConfigFlag.Long)) return UsageError(e, "info needs --config FILE");
+        string output = flags.TryGetValue(OutputFlag.Long, out var o1) ? o1[0] : "table";
+        if (output is not ("table" or "json")) return UsageError(e, "--output needs table or json");
         return Guarded(e, () =>
         {
             var config = LoadConfig(flags[ConfigFlag.Long][0], e);
-            foreach (var state in StorageCheck.Inspect(config.AllLogDirs))
+            var states = StorageCheck.Inspect(config.AllLogDirs);
+            if (output == "json")
+            {
+                // Every directory as an object; the start-up check's verdict as "ok" and "problem" (exit code 1 as for the table).
+                string? failure = null;
+                try { StorageCheck.Verify(config); }
+                catch (Exception ex) when (ex is StorageCheckException or MetaPropertiesException or IOException) { failure = OneLine(ex.Message); }
+                Admin.AdminOutput.Json(o, new System.Text.Json.Nodes.JsonObject
+                {
+                    ["directories"] = new System.Text.Json.Nodes.JsonArray([.. states.Select(state => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["path"] = state.Path, ["metadataLogDir"] = state.Path == config.MetadataLogDir, ["exists"] = state.Exists,
+                        ["formatted"] = state.Meta is not null, ["error"] = state.Error,
+                        ["meta"] = state.Meta is null ? null : new System.Text.Json.Nodes.JsonObject(
+                            state.Meta.ToProperties().Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                    })]),
+                    ["ok"] = failure is null, ["problem"] = failure,
+                });
+                if (failure is not null) e.WriteLine($"fjord: {failure}");
+                return failure is null ? 0 : 1;
+            }
+            foreach (var state in states)
             {
                 string what = state.Error ?? (state.Meta?.ToString() ?? (state.Exists ? "not formatted" : "not formatted (does not exist)"));
                 string role = state.Path == config.MetadataLogDir ? " (metadata log dir)" : "";

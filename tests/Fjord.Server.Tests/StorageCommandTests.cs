@@ -77,6 +77,14 @@ public sealed class StorageCommandTests : IDisposable
         Assert.All(info.OutLines, l => Assert.Contains($"cluster.id={ClusterId}", l));
         Assert.All(info.OutLines, l => Assert.Contains("node.id=1", l));
         Assert.Contains(info.OutLines, l => l.StartsWith($"{_tmp.Sub("meta")} (metadata log dir): ", StringComparison.Ordinal));
+        var json = Run("storage", "info", "--config", config, "--output", "json");
+        Assert.Equal(0, json.ExitCode);
+        var root = System.Text.Json.JsonDocument.Parse(string.Join('\n', json.OutLines)).RootElement;
+        Assert.True(root.GetProperty("ok").GetBoolean());
+        var dirs = root.GetProperty("directories").EnumerateArray().ToList();
+        Assert.Equal(3, dirs.Count);
+        Assert.All(dirs, d => Assert.Equal(ClusterId, d.GetProperty("meta").GetProperty("cluster.id").GetString()));
+        Assert.Single(dirs, d => d.GetProperty("metadataLogDir").GetBoolean() && d.GetProperty("path").GetString() == _tmp.Sub("meta"));
 
         var again = Run("storage", "format", "-c", config, "-t", ClusterId);
         Assert.Equal(1, again.ExitCode);
@@ -99,6 +107,14 @@ public sealed class StorageCommandTests : IDisposable
         var error = Assert.Single(info.ErrLines);
         Assert.StartsWith("fjord: 3 storage problems: ", error);
         Assert.Contains($"fjord storage format --config {config} --cluster-id <id>", error);
+
+        var json = Run("storage", "info", "--config", config, "--output", "json");
+        Assert.Equal(1, json.ExitCode);
+        var root = System.Text.Json.JsonDocument.Parse(string.Join('\n', json.OutLines)).RootElement;
+        Assert.False(root.GetProperty("ok").GetBoolean());
+        Assert.StartsWith("3 storage problems: ", root.GetProperty("problem").GetString());
+        Assert.All(root.GetProperty("directories").EnumerateArray(), d => Assert.False(d.GetProperty("formatted").GetBoolean()));
+        Assert.Equal(2, Run("storage", "info", "--config", config, "--output", "yaml").ExitCode);
     }
 
     [Fact]

@@ -15,6 +15,20 @@ public sealed class MetadataQuorumViaBrokerTests(AdminNode node) : IClassFixture
         string replication = node.Ok("metadata-quorum", "--bootstrap-server", node.Bootstrap, "describe", "--replication");
         Assert.Matches(@"(?m)^1\s+\S+\s+\d+\s+0\s+\d+\s+\d+\s+Leader", replication);
 
+        // The same answers as JSON: the fields of the table, numbers as numbers.
+        var statusJson = node.Json("metadata-quorum", "--bootstrap-server", node.Bootstrap, "describe", "--status");
+        Assert.Equal(1, statusJson.GetProperty("leaderId").GetInt32());
+        Assert.True(statusJson.GetProperty("highWatermark").GetInt64() > 0);
+        Assert.Equal(22, statusJson.GetProperty("clusterId").GetString()!.Length);
+        var voter = Assert.Single(statusJson.GetProperty("currentVoters").EnumerateArray());
+        Assert.Equal(1, voter.GetProperty("id").GetInt32());
+        Assert.Contains(voter.GetProperty("endpoints").EnumerateArray(), e => e.GetString()!.StartsWith("CONTROLLER://", StringComparison.Ordinal));
+        var rows = node.Json("metadata-quorum", "--bootstrap-server", node.Bootstrap, "describe", "--replication").EnumerateArray().ToList();
+        var leaderRow = Assert.Single(rows, r => r.GetProperty("status").GetString() == "Leader");
+        Assert.Equal(1, leaderRow.GetProperty("nodeId").GetInt32());
+        Assert.Equal(0, leaderRow.GetProperty("lag").GetInt64());
+        Assert.Single(rows); // one combined node: its broker reads the local controller, no observer
+
         var (code, _, err) = node.Fjord("metadata-quorum", "--bootstrap-server", node.Bootstrap, "remove-controller", "--controller-id", "1",
             "--controller-directory-id", "AAAAAAAAAAAAAAAAAAAAAA");
         Assert.Equal(2, code);
