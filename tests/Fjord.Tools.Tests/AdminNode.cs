@@ -10,21 +10,30 @@ namespace Fjord.Tools.Tests;
 /// ports that were free a moment ago; ready once the broker is unfenced; stopped by SIGTERM (its own
 /// PID) when the class is done. Commands run in-process through <see cref="CommandLine.Run"/>.
 /// <c>group.initial.rebalance.delay.ms=0</c> so external consumers join a new group at once.
-/// A subclass may format the storage with other flags (<see cref="AdminNode(string[])"/>), e.g. an older
-/// <c>--release-version</c>.
+/// A subclass may format the storage with other flags, e.g. an older <c>--release-version</c>, and append
+/// server properties (a later line of the same key wins) through <see cref="AdminNode(string[], string)"/>.
 /// </summary>
 public class AdminNode : IAsyncLifetime
 {
     private readonly ClusterDirectory _dir = new();
     private readonly string[] _formatFlags;
+    private readonly string _extraConfig;
     private FjordProcess? _process;
 
     public AdminNode() : this([])
     {
     }
 
-    /// <summary>A node whose storage is formatted with <c>fjord storage format … <paramref name="formatFlags"/></c>.</summary>
-    protected AdminNode(string[] formatFlags) => _formatFlags = formatFlags;
+    /// <summary>A node whose storage is formatted with <c>fjord storage format … <paramref name="formatFlags"/></c>,
+    /// with <paramref name="extraConfig"/> appended to its server.properties.</summary>
+    protected AdminNode(string[] formatFlags, string extraConfig = "")
+    {
+        _formatFlags = formatFlags;
+        _extraConfig = extraConfig;
+    }
+
+    /// <summary>This node's temp directory.</summary>
+    public string Dir => _dir.Path;
 
     /// <summary>A directory of this node's temp directory for the tests' own files (scripts).</summary>
     public string ScratchDir => Directory.CreateDirectory(_dir.Sub("scratch")).FullName;
@@ -57,20 +66,23 @@ public class AdminNode : IAsyncLifetime
             transaction.state.log.min.isr=1
             auto.create.topics.enable=true
             group.initial.rebalance.delay.ms=0
-            """ + "\n");
+            """ + "\n" + _extraConfig + "\n");
         ClusterDirectory.Format(config, _formatFlags);
         _process = FjordProcess.Start("fjord admin node", "server", "start", "--config", config);
         await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), TimeSpan.FromSeconds(60), "that the broker is unfenced");
     }
 
-    /// <summary>Runs <c>fjord ARGS --bootstrap-server this-node</c> in-process: exit code, stdout, stderr.</summary>
-    public (int Code, string Out, string Err) Fjord(params string[] args)
+    /// <summary>Runs <c>fjord ARGS</c> in-process (no bootstrap added): exit code, stdout, stderr.</summary>
+    public static (int Code, string Out, string Err) Raw(params string[] args)
     {
         var o = new StringWriter();
         var e = new StringWriter();
-        int code = CommandLine.Run([.. args, "--bootstrap-server", Bootstrap], o, e);
+        int code = CommandLine.Run(args, o, e);
         return (code, o.ToString(), e.ToString());
     }
+
+    /// <summary>Runs <c>fjord ARGS --bootstrap-server this-node</c> in-process: exit code, stdout, stderr.</summary>
+    public (int Code, string Out, string Err) Fjord(params string[] args) => Raw([.. args, "--bootstrap-server", Bootstrap]);
 
     /// <summary>As <see cref="Fjord"/>, asserting exit 0; returns stdout.</summary>
     public string Ok(params string[] args)

@@ -15,66 +15,12 @@ namespace Fjord.Tools.Tests;
 /// members of a KIP-848 group reconcile in well under a second (the default 5 s would make a
 /// two-member rebalance take up to 10 s).
 /// </summary>
-public sealed class GroupNode : IAsyncLifetime
+public sealed class GroupNode() : AdminNode([], """
+    offsets.topic.num.partitions=3
+    group.consumer.heartbeat.interval.ms=300
+    auto.create.topics.enable=false
+    """)
 {
-    private readonly ClusterDirectory _dir = new();
-    private FjordProcess? _process;
-
-    public string Bootstrap { get; private set; } = "";
-    public string Dir => _dir.Path;
-    public string Transcript => _process?.Transcript() ?? "(not started)";
-
-    public async Task InitializeAsync()
-    {
-        var ports = ClusterDirectory.FreePorts(2);
-        Bootstrap = $"127.0.0.1:{ports[0]}";
-        string logs = _dir.Sub("logs");
-        var config = _dir.Sub("server.properties");
-        File.WriteAllText(config, $"""
-            process.roles=broker,controller
-            node.id=1
-            controller.quorum.voters=1@127.0.0.1:{ports[1]}
-            listeners=PLAINTEXT://127.0.0.1:{ports[0]},CONTROLLER://127.0.0.1:{ports[1]}
-            advertised.listeners=PLAINTEXT://127.0.0.1:{ports[0]}
-            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-            controller.listener.names=CONTROLLER
-            inter.broker.listener.name=PLAINTEXT
-            log.dirs={logs}
-            metadata.log.dir={logs}
-            num.partitions=1
-            default.replication.factor=1
-            min.insync.replicas=1
-            offsets.topic.replication.factor=1
-            offsets.topic.num.partitions=3
-            transaction.state.log.replication.factor=1
-            transaction.state.log.min.isr=1
-            group.consumer.heartbeat.interval.ms=300
-            auto.create.topics.enable=false
-            """ + "\n");
-        ClusterDirectory.Format(config);
-        _process = FjordProcess.Start("fjord group node", "server", "start", "--config", config);
-        await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), TimeSpan.FromSeconds(60), "that the broker is unfenced");
-    }
-
-    /// <summary>Runs <c>fjord ARGS</c> in-process (no bootstrap added): exit code, stdout, stderr.</summary>
-    public static (int Code, string Out, string Err) Raw(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandLine.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
-    /// <summary>Runs <c>fjord ARGS --bootstrap-server this-node</c> in-process.</summary>
-    public (int Code, string Out, string Err) Fjord(params string[] args) => Raw([.. args, "--bootstrap-server", Bootstrap]);
-
-    public string Ok(params string[] args)
-    {
-        var (code, o, e) = Fjord(args);
-        Assert.True(code == 0, $"fjord {string.Join(' ', args)} exited {code}\nstdout: {o}\nstderr: {e}");
-        return o;
-    }
-
     /// <summary>Produces <paramref name="lines"/> (key TAB value) with console-producer; extra args e.g. --partition.</summary>
     public void Produce(string topic, IEnumerable<string> lines, params string[] extra)
     {
@@ -111,24 +57,6 @@ public sealed class GroupNode : IAsyncLifetime
         var g = answer.Groups.Single();
         Assert.Equal(0, g.ErrorCode);
         return g.Topics.Where(t => t.Name == topic).SelectMany(t => t.Partitions).ToDictionary(p => p.PartitionIndex, p => p.CommittedOffset);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_process is not null)
-        {
-            try
-            {
-                if (!_process.HasExited) _process.Terminate();
-                await _process.WaitForExitAsync(TimeSpan.FromSeconds(20));
-            }
-            catch (TimeoutException)
-            {
-                // Dispose kills it.
-            }
-            _process.Dispose();
-        }
-        _dir.Dispose();
     }
 }
 

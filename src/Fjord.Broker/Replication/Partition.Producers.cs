@@ -35,27 +35,7 @@ public sealed partial class Partition
             var (error, message) = Producers.CheckMarker(producerId, producerEpoch, coordinatorEpoch);
             if (error != ErrorCode.None) return LeaderAppendOutcome.Failed(error, message);
             var batch = EndTransactionMarker.BuildBatch(commit, coordinatorEpoch, producerId, producerEpoch, _clock.UnixTimeMs);
-            AppendResult result;
-            int segmentsBefore = Log.SegmentCount;
-            long endBefore = Log.LogEndOffset;
-            try
-            {
-                result = Log.AppendAsLeader(batch, _leaderEpoch);
-            }
-            catch (LogAppendException e)
-            {
-                return LeaderAppendOutcome.Failed(e.Error, e.Message);
-            }
-            catch (ObjectDisposedException)
-            {
-                return LeaderAppendOutcome.Failed(ErrorCode.NotLeaderOrFollower, "the log is closed");
-            }
-            catch (Exception e) when (e is StorageException or IOException)
-            {
-                _log($"{TopicPartition}: marker append failed: {e.Message}");
-                return LeaderAppendOutcome.Failed(ErrorCode.KafkaStorageError, e.Message);
-            }
-            SnapshotIfRolledLocked(segmentsBefore, endBefore);
+            if (!TryAppendLocked(batch, "marker append", out var result, out var failure)) return failure;
             long timestamp = result.LogAppendTime >= 0 ? result.LogAppendTime : result.MaxTimestamp;
             Producers.RecordMarker(producerId, producerEpoch, coordinatorEpoch, commit, result.FirstOffset, timestamp);
             MaybeIncrementHighWatermarkLocked(_clock.MonotonicMs);

@@ -325,27 +325,7 @@ public sealed partial class Partition
                     return new LeaderAppendOutcome(ErrorCode.None, null, o.FirstOffset, o.LastOffset, appendTime, Log.LogStartOffset);
                 }
             }
-            AppendResult result;
-            int segmentsBefore = Log.SegmentCount;
-            long endBefore = Log.LogEndOffset;
-            try
-            {
-                result = Log.AppendAsLeader(records, _leaderEpoch);
-            }
-            catch (LogAppendException e)
-            {
-                return LeaderAppendOutcome.Failed(e.Error, e.Message);
-            }
-            catch (ObjectDisposedException)
-            {
-                return LeaderAppendOutcome.Failed(ErrorCode.NotLeaderOrFollower, "the log is closed");
-            }
-            catch (Exception e) when (e is StorageException or IOException)
-            {
-                _log($"{TopicPartition}: append failed: {e.Message}");
-                return LeaderAppendOutcome.Failed(ErrorCode.KafkaStorageError, e.Message);
-            }
-            SnapshotIfRolledLocked(segmentsBefore, endBefore);
+            if (!TryAppendLocked(records, "append", out var result, out var failure)) return failure;
             if (idempotent.Count == 1)
             {
                 var b = idempotent[0];
@@ -357,6 +337,42 @@ public sealed partial class Partition
             SignalWatchersLocked();
             return new LeaderAppendOutcome(ErrorCode.None, null, result.FirstOffset, result.LastOffset, result.LogAppendTime, result.LogStartOffset);
         }
+    }
+
+    /// <summary>
+    /// Under the lock, as leader: appends <paramref name="batches"/> at the leader epoch and writes a
+    /// producer-state snapshot if that rolled a segment. False with <paramref name="failure"/> as the
+    /// answer when it could not: a rejected batch → its error; a closed log → NOT_LEADER_OR_FOLLOWER;
+    /// an I/O failure → KAFKA_STORAGE_ERROR (logged).
+    /// </summary>
+    private bool TryAppendLocked(ReadOnlyMemory<byte> batches, string what, out AppendResult result, out LeaderAppendOutcome failure)
+    {
+        int segmentsBefore = Log.SegmentCount;
+        long endBefore = Log.LogEndOffset;
+        result = default;
+        failure = default;
+        try
+        {
+            result = Log.AppendAsLeader(batches, _leaderEpoch);
+        }
+        catch (LogAppendException e)
+        {
+            failure = LeaderAppendOutcome.Failed(e.Error, e.Message);
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            failure = LeaderAppendOutcome.Failed(ErrorCode.NotLeaderOrFollower, "the log is closed");
+            return false;
+        }
+        catch (Exception e) when (e is StorageException or IOException)
+        {
+            _log($"{TopicPartition}: {what} failed: {e.Message}");
+            failure = LeaderAppendOutcome.Failed(ErrorCode.KafkaStorageError, e.Message);
+            return false;
+        }
+        SnapshotIfRolledLocked(segmentsBefore, endBefore);
+        return true;
     }
 
     /// <summary>
