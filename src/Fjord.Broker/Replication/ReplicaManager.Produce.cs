@@ -26,7 +26,7 @@ public sealed partial class ReplicaManager
         var image = _image;
         short acks = request.Acks;
         var response = new ProduceResponse();
-        var waits = new List<(ProduceResponse.PartitionProduceResponse Answer, TaskCompletionSource<ErrorCode> Wait)>();
+        var waits = new List<(string Topic, ProduceResponse.PartitionProduceResponse Answer, TaskCompletionSource<ErrorCode> Wait)>();
         foreach (var topicData in request.TopicData)
         {
             var topic = version >= 13 ? image.Topics.Topic(topicData.TopicId) : image.Topics.Topic(topicData.Name);
@@ -58,10 +58,11 @@ public sealed partial class ReplicaManager
                         answer.BaseOffset = outcome.BaseOffset;
                         answer.LogAppendTimeMs = outcome.LogAppendTime;
                         answer.LogStartOffset = outcome.LogStartOffset;
-                        if (acks == -1) waits.Add((answer, partition.WaitForHighWatermark(outcome.LastOffset + 1)));
+                        if (acks == -1) waits.Add((topic.Name, answer, partition.WaitForHighWatermark(outcome.LastOffset + 1)));
                     }
                 }
                 SetError(answer, error, message, topic?.Partition(partitionData.Index), version);
+                if (error != ErrorCode.None) NoteProduceError(topicAnswer.Name ?? "?", partitionData.Index, error, message);
             }
         }
         if (waits.Count > 0)
@@ -74,15 +75,38 @@ public sealed partial class ReplicaManager
             catch (TimeoutException)
             {
             }
-            foreach (var (answer, wait) in waits)
+            foreach (var (topicName, answer, wait) in waits)
             {
                 // A waiter still pending timed out; completing it here lets its partition forget it.
                 wait.TrySetResult(ErrorCode.RequestTimedOut);
                 var error = wait.Task.Result;
-                if (error != ErrorCode.None) answer.ErrorCode = (short)error;
+                if (error == ErrorCode.None) continue;
+                answer.ErrorCode = (short)error;
+                NoteProduceError(topicName, answer.Index, error, "after the append, waiting for the replicas");
             }
         }
         return response;
+    }
+
+    /// <summary>(partition, error) → when it was last logged and how many were not logged since (a produce
+    /// error is logged at most once per <see cref="ProduceErrorLogIntervalMs"/> per partition and error).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition, ErrorCode Error), (long LoggedMs, int Quiet)> _produceErrors = new();
+    private const long ProduceErrorLogIntervalMs = 5_000;
+
+    /// <summary>Logs a produce answered with an error, rate-limited: an operator sees why a producer is stuck
+    /// (e.g. NOT_LEADER_OR_FOLLOWER or REQUEST_TIMED_OUT repeating) without a line per request.</summary>
+    private void NoteProduceError(string topic, int partition, ErrorCode error, string? message)
+    {
+        long now = _clock.MonotonicMs;
+        var key = (topic, partition, error);
+        var (logged, quiet) = _produceErrors.GetValueOrDefault(key, (long.MinValue, 0));
+        if (logged != long.MinValue && now - logged < ProduceErrorLogIntervalMs)
+        {
+            _produceErrors[key] = (logged, quiet + 1);
+            return;
+        }
+        _produceErrors[key] = (now, 0);
+        _log($"{topic}-{partition}: produce answered {error}{(message is null ? "" : $" ({message})")}{(quiet > 0 ? $"; {quiet} more since the last such line" : "")}");
     }
 
     private static void SetError(ProduceResponse.PartitionProduceResponse answer, ErrorCode error, string? message,

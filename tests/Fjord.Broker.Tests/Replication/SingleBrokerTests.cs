@@ -95,6 +95,12 @@ public sealed class SingleBrokerTests
         Assert.Equal(0, rm.GetPartition(new TopicPartition("strict", 0))!.Log.LogEndOffset);
         // acks=1 does not look at min.insync.replicas.
         Assert.Equal(ErrorCode.None, Code(await rm.ProduceAsync(Batches.Produce("strict", 0, Batches.Of("a"), acks: 1), 9, default)));
+
+        // A refused produce is logged once per partition and error in a while, not once per request.
+        for (int i = 0; i < 5; i++) await rm.ProduceAsync(Batches.Produce("strict", 0, Batches.Of("a"), acks: -1), 9, default);
+        var lines = cluster.LogLines.Where(l => l.Contains("strict-0: produce answered NotEnoughReplicas", StringComparison.Ordinal)).ToList();
+        Assert.Single(lines);
+        Assert.Contains("min.insync.replicas", lines[0], StringComparison.Ordinal);
     }
 
     [Fact]

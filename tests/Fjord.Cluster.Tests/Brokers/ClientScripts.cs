@@ -8,15 +8,16 @@ internal static class ClientScripts
     /// (acks=all) sends COUNT records round-robin to explicit partitions, value <c>p&lt;partition&gt;-&lt;seq&gt;</c>
     /// (seq increasing per partition), at RATE records/s (0: unpaced), never more than 10,000 unacknowledged
     /// (so a stall stretches the stream instead of leaving it all in flight). Every delivery callback without
-    /// error is written as <c>partition offset value unix-ms</c> to ACKED_FILE. Prints <c>progress …</c> every
-    /// 100 ms and a final <c>done acked= failed= remaining= fatal= seconds= gaps=</c> line, gaps being
-    /// the longest pause between two acknowledgements of each partition (ms) after the first one.
+    /// error is written as <c>partition offset value unix-ms</c> to ACKED_FILE. Prints <c>progress …</c> (with the
+    /// acknowledgements per partition) every 100 ms, <c>window full …</c> every second while it waits for acknowledgements,
+    /// and a final <c>done acked= failed= remaining= fatal= seconds= gaps=</c> line, gaps being the longest
+    /// pause between two acknowledgements of each partition (ms) after the first one.
     /// </summary>
     public const string Produce = """
         import sys, time
         from confluent_kafka import Producer
         bootstrap, topic, count, parts, rate, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
-        acked = 0; failed = 0; fatal = []; errors = []
+        acked = 0; failed = 0; fatal = []; errors = []; acked_by = [0] * parts
         last_ack = {}; gaps = {p: 0.0 for p in range(parts)}
         f = open(out, 'w')
         def cb(err, msg):
@@ -27,7 +28,7 @@ internal static class ClientScripts
                 if err.fatal(): fatal.append(str(err))
                 return
             acked += 1
-            now = time.time(); p = msg.partition()
+            now = time.time(); p = msg.partition(); acked_by[p] += 1
             if p in last_ack: gaps[p] = max(gaps[p], now - last_ack[p])
             last_ack[p] = now
             f.write('%d %d %s %d\n' % (p, msg.offset(), msg.value().decode(), now * 1000))
@@ -49,12 +50,15 @@ internal static class ClientScripts
             p.poll(0)
             while i + 1 - acked - failed > window and not fatal:
                 p.poll(0.01)
+                now = time.time()
+                if now - last > 1:
+                    last = now; print('window full sent=%d acked=%d failed=%d by_partition=%s' % (i + 1, acked, failed, ','.join(map(str, acked_by))), flush=True)
             if rate > 0:
                 ahead = (i + 1) / rate - (time.time() - start)
                 if ahead > 0: p.poll(ahead)
             now = time.time()
             if now - last > 0.1:
-                last = now; print('progress sent=%d acked=%d failed=%d' % (i + 1, acked, failed), flush=True)
+                last = now; print('progress sent=%d acked=%d failed=%d by_partition=%s' % (i + 1, acked, failed, ','.join(map(str, acked_by))), flush=True)
             if fatal: break
         remaining = p.flush(150)
         f.close()
