@@ -25,7 +25,8 @@ public sealed class KafkaServer : IAsyncDisposable
     private readonly List<Task> _loops = [];
     private readonly CancellationTokenSource _stopping = new();
     private long _nextConnectionId;
-    private int _state; // 0 new, 1 started, 2 stopped
+    private int _state; // 0 new, 1 bound (accepting once _accepting), 2 stopped
+    private bool _accepting; // under _loops
 
     public KafkaServer(IEnumerable<ListenerEndpoint> listeners, ApiHandlerRegistry registry, NetworkOptions? options = null)
     {
@@ -50,8 +51,21 @@ public sealed class KafkaServer : IAsyncDisposable
     /// <summary>Handlers started and not yet finished, across all connections.</summary>
     public int HandlersInFlight => _handlers.Count;
 
-    /// <summary>Binds every listener and starts accepting. A bind failure closes what was bound and throws.</summary>
+    /// <summary>Binds every listener and starts accepting (<see cref="Bind"/>, then <see cref="StartAccepting"/>).</summary>
     public void Start()
+    {
+        Bind();
+        StartAccepting();
+    }
+
+    /// <summary>
+    /// Binds every listener's address (so <see cref="BoundEndpoint"/> knows a port asked as 0) without
+    /// listening: until <see cref="StartAccepting"/>, a client's connect is refused, as if the server were
+    /// not up yet — a broker binds early (its registration needs the port) but serves clients only once its
+    /// metadata has caught up, so no client is ever answered from a stale image. A bind failure closes what
+    /// was bound and throws.
+    /// </summary>
+    public void Bind()
     {
         if (Interlocked.CompareExchange(ref _state, 1, 0) != 0) throw new InvalidOperationException("the server was already started");
         try
@@ -63,7 +77,6 @@ public sealed class KafkaServer : IAsyncDisposable
                 {
                     if (!OperatingSystem.IsWindows()) socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
                     socket.Bind(listener.Endpoint);
-                    socket.Listen(_options.ListenBacklog);
                 }
                 catch
                 {
@@ -84,15 +97,30 @@ public sealed class KafkaServer : IAsyncDisposable
             Volatile.Write(ref _state, 2);
             throw;
         }
+    }
+
+    /// <summary>Listens on every bound listener and starts accepting (once; after <see cref="Bind"/>; nothing after a stop).</summary>
+    public void StartAccepting()
+    {
         lock (_loops)
         {
+            if (Volatile.Read(ref _state) != 1 || _accepting) return;
+            _accepting = true;
             foreach (var listener in _listeners)
             {
                 var socket = _bound[listener.Name];
+                socket.Listen(_options.ListenBacklog);
                 _loops.Add(Task.Run(() => AcceptLoopAsync(listener.Name, socket)));
             }
             _loops.Add(Task.Run(ReapLoopAsync));
         }
+        Log("accepting connections");
+    }
+
+    /// <summary>Whether <see cref="StartAccepting"/> has run.</summary>
+    public bool Accepting
+    {
+        get { lock (_loops) return _accepting; }
     }
 
     /// <summary>The address a listener is bound to (its real port when 0 was asked).</summary>

@@ -34,9 +34,12 @@ namespace Fjord.Server.Node;
 /// go through <see cref="BrokerMetadataPump"/> to a <see cref="MetadataLoader"/> whose publishers are
 /// the metadata cache and the replica manager.</para>
 /// <para>Start-up order: storage check; controller (combined) or observer; log manager (recovery);
-/// replica manager; client listeners; registration. The broker is fenced (clients see no leader on
-/// it) until its metadata has caught up with the controller's at registration; then the controller
-/// unfences it and stray logs (of topics deleted while it was away) are removed.</para>
+/// replica manager; client listeners bound (not yet listening: connects are refused); registration.
+/// The broker is fenced until its metadata has caught up with the controller's at registration; then
+/// the controller unfences it, the client listeners start accepting (as Kafka enables request
+/// processing only after the initial catch-up: a restarted broker must not answer Metadata from the
+/// image it recovered from disk, which may still name it leader of partitions that moved while it was
+/// down), and stray logs (of topics deleted while it was away) are removed.</para>
 /// <para>Stop (<see cref="StopAsync"/>, SIGTERM): controlled shutdown first (the controller moves
 /// leadership away and answers when done, bounded by <c>broker.session.timeout.ms</c>), then the
 /// listeners close, replication stops, the logs are flushed and closed, and last the controller
@@ -229,7 +232,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 });
             try
             {
-                network.Start();
+                network.Bind(); // accepting starts once unfenced (WatchAsync): no client sees the image before it has caught up
             }
             catch (SocketException e)
             {
@@ -293,7 +296,8 @@ public sealed class BrokerServer : IAsyncDisposable
         try
         {
             await _lifecycle.WaitForUnfencedAsync(token).ConfigureAwait(false);
-            _output($"fjord broker {NodeId}: unfenced at metadata offset {_pump.AppliedOffset} (broker epoch {_lifecycle.BrokerEpoch})");
+            _network.StartAccepting();
+            _output($"fjord broker {NodeId}: unfenced at metadata offset {_pump.AppliedOffset} (broker epoch {_lifecycle.BrokerEpoch}); serving clients");
             int strays = _replicas.DeleteStrayLogs();
             if (strays > 0) _output($"fjord broker {NodeId}: deleted {strays} stray logs (their topics are gone)");
             while (!token.IsCancellationRequested)

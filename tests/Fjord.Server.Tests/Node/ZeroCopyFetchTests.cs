@@ -150,10 +150,9 @@ public sealed class ZeroCopyFetchTests
         await using var server = BrokerServer.Start(config, lines.Enqueue);
         var endpoint = server.BoundEndpoint("PLAINTEXT");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await using var client = await KafkaClientConnection.ConnectAsync("127.0.0.1", endpoint.Port, "zero-copy-test", cts.Token);
-
-        // The broker unfenced (registered, caught up), the topic, then its leadership.
+        // The broker serves clients once unfenced (registered, caught up); then the topic, then its leadership.
         await ControllerFixture.WaitUntil(() => lines.Any(l => l.Contains("unfenced", StringComparison.Ordinal)), () => string.Join("\n", lines));
+        await using var client = await KafkaClientConnection.ConnectAsync("127.0.0.1", endpoint.Port, "zero-copy-test", cts.Token);
         var create = await client.SendAsync<CreateTopicsResponse>(new CreateTopicsRequest
         {
             Topics = [new CreateTopicsRequest.CreatableTopic { Name = "zc", NumPartitions = 2, ReplicationFactor = 1 }],
