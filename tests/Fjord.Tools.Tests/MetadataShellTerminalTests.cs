@@ -149,39 +149,7 @@ public sealed class MetadataShellTerminalTests(MetadataToolsNode node, ITestOutp
     public async Task Narrow_pseudo_terminal_wraps_the_line()
     {
         const int Columns = 30;
-        const string Driver = """
-            import os, pty, sys, time, select, fcntl, termios, struct
-            dll, snap, cols = sys.argv[1], sys.argv[2], int(sys.argv[3])
-            pid, fd = pty.fork()
-            if pid == 0:
-                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 40, cols, 0, 0))
-                os.environ['TERM'] = 'xterm'
-                os.execvp('dotnet', ['dotnet', dll, 'metadata-shell', '--snapshot', snap])
-            out = b''
-            def wait_for(token, start, timeout=40):
-                global out
-                deadline = time.time() + timeout
-                while out.find(token, start) < 0:
-                    left = deadline - time.time()
-                    if left <= 0:
-                        sys.stdout.buffer.write(b'TIMEOUT waiting for ' + token + b'\n' + out)
-                        sys.exit(3)
-                    r, _, _ = select.select([fd], [], [], left)
-                    if r:
-                        try:
-                            data = os.read(fd, 65536)
-                        except OSError:
-                            data = b''
-                        if not data:
-                            sys.stdout.buffer.write(b'EOF waiting for ' + token + b'\n' + out)
-                            sys.exit(4)
-                        out += data
-                return out.find(token, start) + len(token)
-            def send(keys, token):
-                start = len(out)
-                os.write(fd, keys)
-                return wait_for(token, start)
-            wait_for(b'/ >> ', 0)
+        var (exitCode, raw, errors) = await PtyShell.RunAsync(node.ScratchDir, node.SnapshotPath, """
             # Typed whole; Home (up a row), Delete the 'c' and type it again; End (down a row); 10 left into
             # 'metadata' (back on the first row), one character erased and typed again, Enter.
             send(b'cat /features/metadata.version', b'version')
@@ -194,51 +162,10 @@ public sealed class MetadataShellTerminalTests(MetadataToolsNode node, ITestOutp
             send(b'a', b'\x1b[')
             send(b'\r', b'/ >> ')
             send(b'history\r', b'/ >> ')
-            os.write(fd, b'exit\r')
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                r, _, _ = select.select([fd], [], [], 1)
-                if r:
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    out += data
-            _, status = os.waitpid(pid, 0)
-            sys.stdout.buffer.write(out)
-            sys.stdout.buffer.write(b'\nEXIT %d\n' % os.waitstatus_to_exitcode(status))
-            """;
-        var script = Path.Combine(node.ScratchDir, "pty-narrow-driver.py");
-        File.WriteAllText(script, Driver);
-        var info = new ProcessStartInfo("/usr/bin/python3")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, StandardOutputEncoding = Encoding.UTF8,
-        };
-        info.ArgumentList.Add(script);
-        info.ArgumentList.Add(FjordProcess.CliDll);
-        info.ArgumentList.Add(node.SnapshotPath);
-        info.ArgumentList.Add(Columns.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using (var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120)))
-        {
-            try
-            {
-                await process.WaitForExitAsync(bound.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                Assert.Fail("the pty driver did not finish within 120 s");
-            }
-        }
-        string raw = await stdout;
+            """, Columns);
         output.WriteLine(raw.Replace("\x1b", "<ESC>", StringComparison.Ordinal));
-        output.WriteLine(await stderr);
-        Assert.Equal(0, process.ExitCode);
+        output.WriteLine(errors);
+        Assert.Equal(0, exitCode);
         Assert.Contains("\nEXIT 0\n", raw, StringComparison.Ordinal);
 
         var screen = new TerminalScreen(Columns);

@@ -170,40 +170,7 @@ public sealed class MetadataShellTests(MetadataToolsNode node, ITestOutputHelper
     [Fact]
     public async Task Interactive_shell_in_a_pseudo_terminal()
     {
-        const string Driver = """
-            import os, pty, sys, time, select
-            dll, snap = sys.argv[1], sys.argv[2]
-            pid, fd = pty.fork()
-            if pid == 0:
-                os.environ['TERM'] = 'xterm'
-                os.execvp('dotnet', ['dotnet', dll, 'metadata-shell', '--snapshot', snap])
-            out = b''
-            def wait_for(token, start, timeout=40):
-                global out
-                deadline = time.time() + timeout
-                while out.find(token, start) < 0:
-                    left = deadline - time.time()
-                    if left <= 0:
-                        sys.stdout.write('TIMEOUT waiting for %r\n' % token)
-                        sys.stdout.write(out.decode('utf-8', 'replace'))
-                        sys.exit(3)
-                    r, _, _ = select.select([fd], [], [], left)
-                    if r:
-                        try:
-                            data = os.read(fd, 65536)
-                        except OSError:
-                            data = b''
-                        if not data:
-                            sys.stdout.write('EOF waiting for %r\n' % token)
-                            sys.stdout.write(out.decode('utf-8', 'replace'))
-                            sys.exit(4)
-                        out += data
-                return out.find(token, start) + len(token)
-            def send(keys, prompt):
-                start = len(out)
-                os.write(fd, keys)
-                return wait_for(prompt, start)
-            wait_for(b'/ >> ', 0)
+        var (exitCode, raw, errors) = await PtyShell.RunAsync(node.ScratchDir, node.SnapshotPath, """
             send(b'cd brokers\r', b'/brokers >> ')
             send(b'ls\r', b'/brokers >> ')
             # Tab completes the path: 'cat 1/reg' + TAB -> 'cat 1/registration '
@@ -214,48 +181,12 @@ public sealed class MetadataShellTests(MetadataToolsNode node, ITestOutputHelper
             send(b'\x1b[A\x1b[A\r', b'/brokers >> ')
             # Tab completes a command.
             send(b'hist\t\r', b'/brokers >> ')
-            os.write(fd, b'exit\r')
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                r, _, _ = select.select([fd], [], [], 1)
-                if r:
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    out += data
-            _, status = os.waitpid(pid, 0)
-            sys.stdout.write(out.decode('utf-8', 'replace'))
-            sys.stdout.write('\nEXIT %d\n' % os.waitstatus_to_exitcode(status))
-            """;
-        var script = Path.Combine(node.ScratchDir, "pty-driver.py");
-        File.WriteAllText(script, Driver);
-        var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(script);
-        info.ArgumentList.Add(FjordProcess.CliDll);
-        info.ArgumentList.Add(node.SnapshotPath);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using (var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120)))
-        {
-            try
-            {
-                await process.WaitForExitAsync(bound.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                Assert.Fail("the pty driver did not finish within 120 s");
-            }
-        }
+            """);
         // Terminal control sequences (the editor's redraws, .NET's keypad mode) removed; text and CR LF remain.
-        string text = System.Text.RegularExpressions.Regex.Replace(await stdout, @"\x1b(\[[0-9;?]*[A-Za-z]|[=>])", "");
+        string text = System.Text.RegularExpressions.Regex.Replace(raw, @"\x1b(\[[0-9;?]*[A-Za-z]|[=>])", "");
         output.WriteLine(text);
-        output.WriteLine(await stderr);
-        Assert.Equal(0, process.ExitCode);
+        output.WriteLine(errors);
+        Assert.Equal(0, exitCode);
         Assert.Contains("Loaded snapshot", text, StringComparison.Ordinal);
         Assert.Contains("EXIT 0", text, StringComparison.Ordinal);
         // ls in /brokers listed broker 1.
