@@ -40,6 +40,16 @@ public sealed class NetworkOptions
     /// <summary>One line per notable event (connection closed for a bad frame, unknown API, handler failure…).</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>
+    /// The APIs whose requests run while earlier requests of the same connection are still unanswered
+    /// (ApiVersions always does). Any other request waits until every earlier one has been answered, as
+    /// Kafka handles one request at a time per connection, so that its answer is never computed before
+    /// the state the earlier ones wait for (a Metadata answer held behind a slow acks=all Produce would be
+    /// stale when it leaves). Default: Produce — appends start in request order and each answer is about
+    /// its own batches.
+    /// </summary>
+    public IReadOnlySet<short> PipelinedApiKeys { get; init; } = new HashSet<short> { Fjord.Protocol.Messages.ProduceRequest.ApiKey };
+
     internal void Validate()
     {
         if (SocketRequestMaxBytes <= 0) throw new ArgumentOutOfRangeException(nameof(SocketRequestMaxBytes), "must be positive");

@@ -16,6 +16,12 @@ namespace Fjord.Network;
 /// request order, whatever order the handlers complete in.</para>
 /// <para>At most <see cref="NetworkOptions.MaxInFlightRequestsPerConnection"/> requests are between
 /// "decoded" and "answered"; at the limit the read loop stops reading (TCP back-pressure).</para>
+/// <para>Only the APIs of <see cref="NetworkOptions.PipelinedApiKeys"/> (Produce by default) and ApiVersions
+/// are pipelined: any other request waits, before its handler runs, until every earlier request of the
+/// connection has been answered (written) — as Kafka handles one request at a time per connection. Otherwise a Metadata request read behind an acks=all Produce that
+/// waits seconds for its replicas would be answered from the state at the time it was read, and a
+/// client would apply that stale answer after fresher ones from other brokers (librdkafka then moved a
+/// partition back to a dead leader's broker and kept sending there).</para>
 /// <para>Closing is idempotent and comes from either loop, the reaper or the server: the token fires,
 /// the socket closes, responses not yet written are dropped (their segmented bodies released when
 /// their handlers finish).</para>
@@ -31,6 +37,7 @@ internal sealed class ServerConnection
     private readonly SocketSender _sender;
     private int _closing;
     private int _inFlight;
+    private TaskCompletionSource? _allAnswered; // set by the read loop while it waits for _inFlight to reach 0
     private long _lastActivityMs;
 
     private readonly record struct Pending(int CorrelationId, short ApiKey, short ApiVersion, Task<ApiResponse> Response);
@@ -112,6 +119,7 @@ internal sealed class ServerConnection
                     return;
                 }
                 Touch();
+                if (!Pipelined(frame)) await WaitUntilAnsweredAsync(ct).ConfigureAwait(false);
                 if (!Dispatch(frame)) return;
             }
         }
@@ -131,6 +139,31 @@ internal sealed class ServerConnection
             // e.g. a features supplier that threw while answering ApiVersions: this connection only
             Close($"unexpected failure while reading requests: {e.GetType().Name}: {e.Message}");
         }
+    }
+
+    /// <summary>Whether the frame's request may run while earlier ones are unanswered (<see cref="NetworkOptions.PipelinedApiKeys"/>,
+    /// and ApiVersions, which reads no state). A frame too short to name its API is not (Dispatch closes the connection for it).</summary>
+    private bool Pipelined(byte[] frame)
+    {
+        try
+        {
+            var (apiKey, _) = Frames.PeekApi(frame);
+            return apiKey == ApiVersionsRequest.ApiKey || _options.PipelinedApiKeys.Contains(apiKey);
+        }
+        catch (ProtocolDecodeException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Read loop only: returns once every request dispatched so far has been answered (or the connection closes).</summary>
+    private async Task WaitUntilAnsweredAsync(CancellationToken ct)
+    {
+        if (Volatile.Read(ref _inFlight) == 0) return;
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _allAnswered, answered);
+        if (Volatile.Read(ref _inFlight) != 0) await answered.Task.WaitAsync(ct).ConfigureAwait(false); // else it reached 0 meanwhile
+        Volatile.Write(ref _allAnswered, null);
     }
 
     /// <summary>Decodes one frame and starts its handler; false when the connection was closed instead.</summary>
@@ -279,7 +312,7 @@ internal sealed class ServerConnection
 
     private void Finished()
     {
-        Interlocked.Decrement(ref _inFlight);
+        if (Interlocked.Decrement(ref _inFlight) == 0) Volatile.Read(ref _allAnswered)?.TrySetResult();
         if (!IsClosed)
         {
             try { _inFlightSlots.Release(); } catch (ObjectDisposedException) { }
@@ -289,7 +322,7 @@ internal sealed class ServerConnection
     /// <summary>A response that will never be written: release its resources when its handler finishes.</summary>
     private void Abandon(Pending pending)
     {
-        Interlocked.Decrement(ref _inFlight);
+        if (Interlocked.Decrement(ref _inFlight) == 0) Volatile.Read(ref _allAnswered)?.TrySetResult();
         pending.Response.ContinueWith(static t =>
         {
             if (t.IsCompletedSuccessfully) t.Result.Release();

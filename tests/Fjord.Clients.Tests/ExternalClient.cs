@@ -67,6 +67,21 @@ public static class ExternalClient
         return new ClientRun(command, process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>Waits (bounded) for a long-running client <paramref name="process"/> to exit; false at the bound.</summary>
+    public static async Task<bool> WaitForExitAsync(System.Diagnostics.Process process, TimeSpan bound)
+    {
+        using var cts = new CancellationTokenSource(bound);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     public static Task<ClientRun> KcatAsync(params string[] args) => RunAsync(Kcat, args);
 
     public static Task<ClientRun> KcatAsync(byte[] stdin, params string[] args) => RunAsync(Kcat, args, stdin);

@@ -499,19 +499,7 @@ internal sealed partial class KcatMember : IDisposable
     private static partial int kill(int pid, int sig);
 
     /// <summary>Waits (bounded) for the member to exit; false at the bound.</summary>
-    public async Task<bool> WaitForExitAsync(TimeSpan bound)
-    {
-        using var cts = new CancellationTokenSource(bound);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    public Task<bool> WaitForExitAsync(TimeSpan bound) => ExternalClient.WaitForExitAsync(_process, bound);
 
     public void Kill()
     {

@@ -365,19 +365,7 @@ internal sealed class StaticMember : IDisposable
     }
 
     /// <summary>Waits (bounded) for the process to exit; false at the bound.</summary>
-    public async Task<bool> WaitForExitAsync(TimeSpan bound)
-    {
-        using var cts = new CancellationTokenSource(bound);
-        try
-        {
-            await _process.WaitForExitAsync(cts.Token);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    public Task<bool> WaitForExitAsync(TimeSpan bound) => ExternalClient.WaitForExitAsync(_process, bound);
 
     public string Describe()
     {

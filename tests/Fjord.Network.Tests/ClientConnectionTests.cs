@@ -14,7 +14,7 @@ public class ClientConnectionTests
         TaskCompletionSource<ApiResponse> Gate(string t) => gates.GetOrAdd(t, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
         var registry = new ApiHandlerRegistry();
         registry.Register<ListGroupsRequest>(0, 5, (_, r) => new ValueTask<ApiResponse>(Gate(r.StatesFilter[0]).Task));
-        await using var server = new TestServer(registry);
+        await using var server = new TestServer(registry, new NetworkOptions { PipelinedApiKeys = TestServer.PipelineListGroups });
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await using var client = await server.ConnectClientAsync(cts.Token);
         const int n = 20;
@@ -40,7 +40,7 @@ public class ClientConnectionTests
             await Task.Delay(Timeout.Infinite, ctx.ConnectionClosed);
             return ApiResponse.None;
         });
-        var server = new TestServer(registry, new NetworkOptions { ShutdownTimeout = TimeSpan.FromSeconds(5) });
+        var server = new TestServer(registry, new NetworkOptions { ShutdownTimeout = TimeSpan.FromSeconds(5), PipelinedApiKeys = TestServer.PipelineListGroups });
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await using var client = await server.ConnectClientAsync(cts.Token);
         var sends = Enumerable.Range(0, 5).Select(i => client.SendAsync<ListGroupsResponse>(Waits.TaggedRequest($"p{i}"), LgVersion, cts.Token)).ToArray();

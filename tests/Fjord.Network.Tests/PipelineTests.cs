@@ -30,7 +30,7 @@ public class PipelineTests
         var gated = new GatedHandler();
         var registry = new ApiHandlerRegistry();
         registry.Register<ListGroupsRequest>(0, 5, gated.Handle);
-        await using var server = new TestServer(registry);
+        await using var server = new TestServer(registry, new NetworkOptions { PipelinedApiKeys = TestServer.PipelineListGroups });
         using var client = await server.ConnectRawAsync();
         const int n = 8;
         var all = new List<byte>();
@@ -45,6 +45,42 @@ public class PipelineTests
             Assert.Equal(100 + i, header.CorrelationId);
             Assert.Equal($"r{i}", Assert.Single(body.Groups).GroupId);
         }
+    }
+
+    [Fact]
+    public async Task A_request_behind_an_unanswered_produce_runs_only_once_the_produce_is_answered()
+    {
+        // Default options: only Produce pipelines. A Metadata-like request read behind an acks=all Produce
+        // must not be answered from the state before that Produce completes.
+        var produceStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource<ApiResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listGroupsRan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int state = 0;
+        var registry = new ApiHandlerRegistry();
+        registry.Register<ProduceRequest>(3, 13, (_, _) =>
+        {
+            produceStarted.TrySetResult();
+            return new ValueTask<ApiResponse>(release.Task);
+        });
+        registry.Register<ListGroupsRequest>(0, 5, (_, _) =>
+        {
+            listGroupsRan.TrySetResult();
+            return ValueTask.FromResult(ApiResponse.Of(Waits.Tagged($"state-{Volatile.Read(ref state)}")));
+        });
+        await using var server = new TestServer(registry);
+        using var client = await server.ConnectRawAsync();
+        await client.SendAsync([.. RawClient.Request(new ProduceRequest { Acks = 1, TimeoutMs = 1000 }, 9, 1),
+            .. RawClient.Request(Waits.TaggedRequest("x"), LgVersion, 2)]); // one write: both arrive together
+        await produceStarted.Task.WaitAsync(RawClient.Timeout);
+        // A pipelining server would run the second handler at once; this one must not, however long we give it.
+        await Task.WhenAny(listGroupsRan.Task, Task.Delay(500));
+        Assert.False(listGroupsRan.Task.IsCompleted, "the ListGroups handler ran while the Produce before it was unanswered");
+        Volatile.Write(ref state, 1);
+        release.SetResult(ApiResponse.Of(new ProduceResponse()));
+        var produce = await client.ReadResponseAsync<ProduceResponse>(9);
+        var groups = await client.ReadResponseAsync<ListGroupsResponse>(LgVersion);
+        Assert.Equal(1, produce.Header.CorrelationId);
+        Assert.Equal((2, "state-1"), (groups.Header.CorrelationId, groups.Body.Groups[0].GroupId));
     }
 
     [Fact]
@@ -79,7 +115,7 @@ public class PipelineTests
         var gated = new GatedHandler();
         var registry = new ApiHandlerRegistry();
         registry.Register<ListGroupsRequest>(0, 5, gated.Handle);
-        await using var server = new TestServer(registry, new NetworkOptions { MaxInFlightRequestsPerConnection = 2 });
+        await using var server = new TestServer(registry, new NetworkOptions { MaxInFlightRequestsPerConnection = 2, PipelinedApiKeys = TestServer.PipelineListGroups });
         using var client = await server.ConnectRawAsync();
         var all = Enumerable.Range(0, 5).SelectMany(i => RawClient.Request(Waits.TaggedRequest($"r{i}"), LgVersion, i)).ToArray();
         await client.SendAsync(all);

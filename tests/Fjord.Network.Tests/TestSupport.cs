@@ -11,6 +11,9 @@ namespace Fjord.Network.Tests;
 /// <summary>A server on 127.0.0.1:0 with one listener named PLAINTEXT, collecting its log lines.</summary>
 internal sealed class TestServer : IAsyncDisposable
 {
+    /// <summary>Pipelining tests use ListGroups (its states filter carries a tag) as their request: it must pipeline too.</summary>
+    public static readonly IReadOnlySet<short> PipelineListGroups = new HashSet<short> { ProduceRequest.ApiKey, ListGroupsRequest.ApiKey };
+
     public ConcurrentQueue<string> LogLines { get; } = new();
     public KafkaServer Server { get; }
     public ApiHandlerRegistry Registry { get; }
@@ -27,6 +30,7 @@ internal sealed class TestServer : IAsyncDisposable
             MaxInFlightRequestsPerConnection = o.MaxInFlightRequestsPerConnection,
             ShutdownTimeout = o.ShutdownTimeout,
             UseSendFile = o.UseSendFile,
+            PipelinedApiKeys = o.PipelinedApiKeys,
             Log = LogLines.Enqueue,
         };
         Server = new KafkaServer([new ListenerEndpoint("PLAINTEXT", new IPEndPoint(IPAddress.Loopback, 0))], registry, withLog);

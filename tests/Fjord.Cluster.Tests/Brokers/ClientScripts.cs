@@ -37,7 +37,9 @@ internal static class ClientScripts
         p = Producer({'bootstrap.servers': bootstrap, 'enable.idempotence': True, 'acks': 'all',
                       'message.timeout.ms': 120000, 'linger.ms': 5, 'retry.backoff.ms': 50,
                       'topic.metadata.refresh.interval.ms': 1000, 'socket.timeout.ms': 5000,
-                      'reconnect.backoff.max.ms': 500, 'error_cb': on_error})
+                      'reconnect.backoff.max.ms': 500, 'error_cb': on_error,
+                      # leader changes, metadata answers and idempotence states, on stderr: what the client believed
+                      'debug': 'topic,metadata,eos'})
         start = time.time(); last = 0; window = 10000
         for i in range(count):
             part = i % parts

@@ -35,7 +35,7 @@ internal sealed class ScriptProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
     public IReadOnlyList<string> Lines => [.. _out];
-    public string Transcript => $"stdout (last lines):\n{string.Join('\n', _out.TakeLast(20))}\nstderr:\n{string.Join('\n', _err.TakeLast(40))}";
+    public string Transcript => $"stdout (last lines):\n{string.Join('\n', _out.TakeLast(20))}\nstderr:\n{string.Join('\n', _err.TakeLast(150))}";
 
     /// <summary>The last stdout line starting with <paramref name="prefix"/>, or null.</summary>
     public string? Last(string prefix) => _out.LastOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
