@@ -50,25 +50,7 @@ public class FjordNode : IAsyncLifetime
         var ports = ClusterDirectory.FreePorts(2);
         BrokerPort = ports[0];
         var config = _dir.Sub("server.properties");
-        File.WriteAllText(config, $"""
-            process.roles=broker,controller
-            node.id=1
-            controller.quorum.voters=1@127.0.0.1:{ports[1]}
-            listeners=PLAINTEXT://127.0.0.1:{ports[0]},CONTROLLER://127.0.0.1:{ports[1]}
-            advertised.listeners=PLAINTEXT://127.0.0.1:{ports[0]}
-            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-            controller.listener.names=CONTROLLER
-            inter.broker.listener.name=PLAINTEXT
-            log.dirs={LogDir}
-            metadata.log.dir={LogDir}
-            num.partitions=1
-            default.replication.factor=1
-            min.insync.replicas=1
-            offsets.topic.replication.factor=1
-            transaction.state.log.replication.factor=1
-            transaction.state.log.min.isr=1
-            auto.create.topics.enable=true
-            """ + "\n" + _extraConfig + "\n");
+        File.WriteAllText(config, ClusterDirectory.SingleNodeConfig(ports[0], ports[1], LogDir, _extraConfig));
         ClusterDirectory.Format(config);
         _configPath = config;
         await StartProcessAsync();

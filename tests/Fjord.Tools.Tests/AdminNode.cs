@@ -47,26 +47,7 @@ public class AdminNode : IAsyncLifetime
         Bootstrap = $"127.0.0.1:{ports[0]}";
         string logs = _dir.Sub("logs");
         var config = _dir.Sub("server.properties");
-        File.WriteAllText(config, $"""
-            process.roles=broker,controller
-            node.id=1
-            controller.quorum.voters=1@127.0.0.1:{ports[1]}
-            listeners=PLAINTEXT://127.0.0.1:{ports[0]},CONTROLLER://127.0.0.1:{ports[1]}
-            advertised.listeners=PLAINTEXT://127.0.0.1:{ports[0]}
-            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-            controller.listener.names=CONTROLLER
-            inter.broker.listener.name=PLAINTEXT
-            log.dirs={logs}
-            metadata.log.dir={logs}
-            num.partitions=1
-            default.replication.factor=1
-            min.insync.replicas=1
-            offsets.topic.replication.factor=1
-            transaction.state.log.replication.factor=1
-            transaction.state.log.min.isr=1
-            auto.create.topics.enable=true
-            group.initial.rebalance.delay.ms=0
-            """ + "\n" + _extraConfig + "\n");
+        File.WriteAllText(config, ClusterDirectory.SingleNodeConfig(ports[0], ports[1], logs, "group.initial.rebalance.delay.ms=0\n" + _extraConfig));
         ClusterDirectory.Format(config, _formatFlags);
         _process = FjordProcess.Start("fjord admin node", "server", "start", "--config", config);
         await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), TimeSpan.FromSeconds(60), "that the broker is unfenced");

@@ -14,12 +14,7 @@ public sealed partial class GroupShard
         string? instanceId, long retentionMs, IReadOnlyList<OffsetToCommit> offsets)
     {
         ArgumentNullException.ThrowIfNull(offsets);
-        Dictionary<(string, int), ErrorCode> All(ErrorCode e)
-        {
-            var d = new Dictionary<(string, int), ErrorCode>();
-            foreach (var o in offsets) d[(o.Topic, o.Partition)] = e;
-            return d;
-        }
+        Dictionary<(string, int), ErrorCode> All(ErrorCode e) => EveryPartition(offsets, e);
         lock (this)
         {
             if (!_active) return Task.FromResult(All(ErrorCode.NotCoordinator));
@@ -88,6 +83,14 @@ public sealed partial class GroupShard
         }
     }
 
+    /// <summary>The same error for every partition of a commit (a refusal of the whole request).</summary>
+    private static Dictionary<(string, int), ErrorCode> EveryPartition(IReadOnlyList<OffsetToCommit> offsets, ErrorCode error)
+    {
+        var d = new Dictionary<(string, int), ErrorCode>();
+        foreach (var o in offsets) d[(o.Topic, o.Partition)] = error;
+        return d;
+    }
+
     private ErrorCode ValidateCommit(ClassicGroup group, int generation, string memberId, string? instanceId)
     {
         if (group.Is(ClassicGroupState.Dead)) return ErrorCode.CoordinatorNotAvailable;
@@ -119,12 +122,7 @@ public sealed partial class GroupShard
         int generation, string memberId, string? instanceId, IReadOnlyList<OffsetToCommit> offsets)
     {
         ArgumentNullException.ThrowIfNull(offsets);
-        Dictionary<(string, int), ErrorCode> All(ErrorCode e)
-        {
-            var d = new Dictionary<(string, int), ErrorCode>();
-            foreach (var o in offsets) d[(o.Topic, o.Partition)] = e;
-            return d;
-        }
+        Dictionary<(string, int), ErrorCode> All(ErrorCode e) => EveryPartition(offsets, e);
         lock (this)
         {
             if (!_active) return Task.FromResult(All(ErrorCode.NotCoordinator));
