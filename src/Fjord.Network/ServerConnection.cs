@@ -119,8 +119,20 @@ internal sealed class ServerConnection
                     return;
                 }
                 Touch();
-                if (!Pipelined(frame)) await WaitUntilAnsweredAsync(ct).ConfigureAwait(false);
-                if (!Dispatch(frame)) return;
+                short apiKey, apiVersion;
+                try
+                {
+                    (apiKey, apiVersion) = Frames.PeekApi(frame);
+                }
+                catch (ProtocolDecodeException e)
+                {
+                    Close($"bad request: {e.Message}");
+                    return;
+                }
+                // Only the pipelined APIs (and ApiVersions, which reads no state) run while earlier requests are unanswered.
+                if (apiKey != ApiVersionsRequest.ApiKey && !_options.PipelinedApiKeys.Contains(apiKey))
+                    await WaitUntilAnsweredAsync(ct).ConfigureAwait(false);
+                if (!Dispatch(frame, apiKey, apiVersion)) return;
             }
         }
         catch (ProtocolDecodeException e)
@@ -141,21 +153,6 @@ internal sealed class ServerConnection
         }
     }
 
-    /// <summary>Whether the frame's request may run while earlier ones are unanswered (<see cref="NetworkOptions.PipelinedApiKeys"/>,
-    /// and ApiVersions, which reads no state). A frame too short to name its API is not (Dispatch closes the connection for it).</summary>
-    private bool Pipelined(byte[] frame)
-    {
-        try
-        {
-            var (apiKey, _) = Frames.PeekApi(frame);
-            return apiKey == ApiVersionsRequest.ApiKey || _options.PipelinedApiKeys.Contains(apiKey);
-        }
-        catch (ProtocolDecodeException)
-        {
-            return false;
-        }
-    }
-
     /// <summary>Read loop only: returns once every request dispatched so far has been answered (or the connection closes).</summary>
     private async Task WaitUntilAnsweredAsync(CancellationToken ct)
     {
@@ -166,19 +163,9 @@ internal sealed class ServerConnection
         Volatile.Write(ref _allAnswered, null);
     }
 
-    /// <summary>Decodes one frame and starts its handler; false when the connection was closed instead.</summary>
-    private bool Dispatch(byte[] frame)
+    /// <summary>Decodes one frame (its API already peeked) and starts its handler; false when the connection was closed instead.</summary>
+    private bool Dispatch(byte[] frame, short apiKey, short apiVersion)
     {
-        short apiKey, apiVersion;
-        try
-        {
-            (apiKey, apiVersion) = Frames.PeekApi(frame);
-        }
-        catch (ProtocolDecodeException e)
-        {
-            Close($"bad request: {e.Message}");
-            return false;
-        }
         _server.Counters.CountRequest(apiKey);
         if (apiKey == ApiVersionsRequest.ApiKey)
         {
