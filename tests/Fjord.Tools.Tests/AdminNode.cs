@@ -62,6 +62,15 @@ public class AdminNode : IAsyncLifetime
         return (code, o.ToString(), e.ToString());
     }
 
+    /// <summary>
+    /// <see cref="Raw"/> on a thread of its own, for a command that runs for seconds (a consumer) while
+    /// the test goes on. Not on a thread-pool thread: a command blocks its thread until it exits, and
+    /// two such blocked pool threads on a 2-core machine starved the async work of tests running beside them
+    /// (a 1.5 s request timeout expired while the ApiVersions answer waited for a pool thread).
+    /// </summary>
+    public static Task<(int Code, string Out, string Err)> RawOnOwnThread(params string[] args) =>
+        Task.Factory.StartNew(() => Raw(args), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
     /// <summary>Runs <c>fjord ARGS --bootstrap-server this-node</c> in-process: exit code, stdout, stderr.</summary>
     public (int Code, string Out, string Err) Fjord(params string[] args) => Raw([.. args, "--bootstrap-server", Bootstrap]);
 

@@ -128,8 +128,8 @@ public sealed class ConsoleConsumerGroupTests(GroupNode node) : IClassFixture<Gr
         node.Ok("topics", "--create", "--topic", "cg-share", "--partitions", "4");
         string[] args = ["console-consumer", "--topic", "cg-share", "--group", "g-share", "--from-beginning",
             "--max-messages", "100", "--timeout-ms", "25000", "--output", "json", "--bootstrap-server", node.Bootstrap];
-        var a = Task.Run(() => GroupNode.Raw(args));
-        var b = Task.Run(() => GroupNode.Raw(args));
+        var a = GroupNode.RawOnOwnThread(args);
+        var b = GroupNode.RawOnOwnThread(args);
 
         // Both members hold two partitions each (the uniform assignor), and the group is stable.
         await using (var connection = await node.ConnectAsync())
