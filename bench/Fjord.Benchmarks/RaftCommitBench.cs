@@ -62,9 +62,10 @@ public static class RaftCommitBench
     private static async Task RunIn(string dir)
     {
         var fsyncBefore = MeasureFsync(Path.Combine(dir, "fsync-probe.bin"));
+        var rtt = MeasureLoopbackRoundTrip();
         var fsync3 = MeasureConcurrentFsync(dir, 3);
         var fsync2 = MeasureConcurrentFsync(dir, 2);
-        var rtt = MeasureLoopbackRoundTrip();
+        var fsyncRaft = MeasureConcurrentFsync(dir, 3, followersAfterMs: rtt.P50);
         var asyncRtt = await MeasureAsyncLoopbackRoundTrip().ConfigureAwait(false);
 
         var values = new byte[MaxRecordsPerProposal][];
@@ -110,6 +111,8 @@ public static class RaftCommitBench
         double floor = Math.Min(fsync3.Second.P50, fsync2.Second.P50) + rtt.P50;
         Row("  context: 2nd of 3 fsyncs at once done", $"p50 {Ms(fsync3.Second.P50)}  p99 {Ms(fsync3.Second.P99)}", "two durable copies with the third voter's fsync beside them");
         Row("  context: both of 2 fsyncs at once done", $"p50 {Ms(fsync2.Second.P50)}  p99 {Ms(fsync2.Second.P99)}", "two durable copies, nothing else on the disk");
+        Row("  context: 3 fsyncs, 2 of them 1 RTT later", $"p50 {Ms(fsyncRaft.Second.P50)}  p99 {Ms(fsyncRaft.Second.P99)}",
+            "2nd done, from the first's start: a commit's own order (the leader's fsync first, the followers' once the data reached them)");
         Row("  floor: faster of those two + RTT", $"p50 {Ms(floor)}",
             $"a 3-voter commit on this one disk cannot be faster; {(floor > allowed ? "ABOVE" : "below")} the target {Ms(allowed)}");
         Row("  context: async round trip (thread pool)", $"p50 {Ms(asyncRtt.P50)}  p99 {Ms(asyncRtt.P99)}", "the same ping-pong through async sockets, as the Raft transport reads");
@@ -169,9 +172,13 @@ public static class RaftCommitBench
     /// of its own, released together each round (as the three voters of a commit do on one disk).
     /// <c>Each</c>: every fsync's own time. <c>Second</c>: per round, from the release until the second
     /// fsync of the round has returned — two durable copies, what a 3-voter commit needs at the least;
-    /// on a disk that serialises cache flushes this is about two fsyncs, not one.</summary>
-    private static (Percentiles Each, Percentiles Second) MeasureConcurrentFsync(string dir, int files)
+    /// on a disk that serialises cache flushes this is about two fsyncs, not one.
+    /// <paramref name="followersAfterMs"/> &gt; 0: every file but the first starts that much after the
+    /// release (spinning), as a leader's followers can start theirs only once its data has reached them;
+    /// <c>Second</c> still counts from the release (the leader's start).</summary>
+    private static (Percentiles Each, Percentiles Second) MeasureConcurrentFsync(string dir, int files, double followersAfterMs = 0)
     {
+        long followerDelayTicks = (long)(followersAfterMs * Stopwatch.Frequency / 1000);
         const int rounds = FsyncRounds / 2;
         var samples = new List<double>(rounds * files);
         var starts = new long[FsyncWarmup + rounds];
@@ -188,6 +195,7 @@ public static class RaftCommitBench
                 for (int i = 0; i < FsyncWarmup + rounds; i++)
                 {
                     barrier.SignalAndWait();
+                    if (f > 0) while (Stopwatch.GetTimestamp() < starts[i] + followerDelayTicks) Thread.SpinWait(10);
                     long start = Stopwatch.GetTimestamp();
                     stream.Write(chunk);
                     stream.Flush(flushToDisk: true);
