@@ -50,7 +50,7 @@ public class FjordNode : IAsyncLifetime
         var ports = ClusterDirectory.FreePorts(2);
         BrokerPort = ports[0];
         var config = _dir.Sub("server.properties");
-        File.WriteAllText(config, ClusterDirectory.SingleNodeConfig(ports[0], ports[1], LogDir, _extraConfig));
+        File.WriteAllText(config, ClusterDirectory.SingleNodeConfig(ports[0], ports[1], _dir.Path, _extraConfig));
         ClusterDirectory.Format(config);
         _configPath = config;
         await StartProcessAsync();

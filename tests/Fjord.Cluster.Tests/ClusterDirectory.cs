@@ -26,30 +26,13 @@ internal sealed class ClusterDirectory : IDisposable
     }
 
     /// <summary>
-    /// server.properties of one combined node (node 1, broker and controller) on 127.0.0.1: the broker on
-    /// <paramref name="brokerPort"/>, the controller on <paramref name="controllerPort"/>, logs and the
-    /// metadata log in <paramref name="logDir"/>, every replication factor and min ISR 1, topics created on
-    /// first use; <paramref name="extra"/> lines follow (a later line of the same key wins).
+    /// server.properties of one combined node on 127.0.0.1: the dev node's (<see cref="Fjord.Server.Node.DevNode.ConfigText"/>:
+    /// node 1, broker on <paramref name="brokerPort"/>, controller on <paramref name="controllerPort"/>, logs and the
+    /// metadata log in <c><paramref name="dataDir"/>/logs</c>, every replication factor and min ISR 1, topics created on
+    /// first use); <paramref name="extra"/> lines follow (a later line of the same key wins).
     /// </summary>
-    public static string SingleNodeConfig(int brokerPort, int controllerPort, string logDir, string extra = "") => $"""
-        process.roles=broker,controller
-        node.id=1
-        controller.quorum.voters=1@127.0.0.1:{controllerPort}
-        listeners=PLAINTEXT://127.0.0.1:{brokerPort},CONTROLLER://127.0.0.1:{controllerPort}
-        advertised.listeners=PLAINTEXT://127.0.0.1:{brokerPort}
-        listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-        controller.listener.names=CONTROLLER
-        inter.broker.listener.name=PLAINTEXT
-        log.dirs={logDir}
-        metadata.log.dir={logDir}
-        num.partitions=1
-        default.replication.factor=1
-        min.insync.replicas=1
-        offsets.topic.replication.factor=1
-        transaction.state.log.replication.factor=1
-        transaction.state.log.min.isr=1
-        auto.create.topics.enable=true
-        """ + "\n" + extra + "\n";
+    public static string SingleNodeConfig(int brokerPort, int controllerPort, string dataDir, string extra = "") =>
+        Fjord.Server.Node.DevNode.ConfigText(dataDir, brokerPort, controllerPort) + extra + "\n";
 
     /// <summary>The metadata log dir of node <paramref name="id"/>.</summary>
     public string MetadataDir(int id) => Sub($"controller-{id}");

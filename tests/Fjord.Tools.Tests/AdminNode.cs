@@ -45,9 +45,8 @@ public class AdminNode : IAsyncLifetime
     {
         var ports = ClusterDirectory.FreePorts(2);
         Bootstrap = $"127.0.0.1:{ports[0]}";
-        string logs = _dir.Sub("logs");
         var config = _dir.Sub("server.properties");
-        File.WriteAllText(config, ClusterDirectory.SingleNodeConfig(ports[0], ports[1], logs, "group.initial.rebalance.delay.ms=0\n" + _extraConfig));
+        File.WriteAllText(config, ClusterDirectory.SingleNodeConfig(ports[0], ports[1], _dir.Path, "group.initial.rebalance.delay.ms=0\n" + _extraConfig));
         ClusterDirectory.Format(config, _formatFlags);
         _process = FjordProcess.Start("fjord admin node", "server", "start", "--config", config);
         await _process.WaitForLineAsync(l => l.Contains("unfenced at metadata offset"), TimeSpan.FromSeconds(60), "that the broker is unfenced");
