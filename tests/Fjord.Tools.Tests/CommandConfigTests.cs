@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Fjord.Cli.Admin;
+using Fjord.Server;
 using Fjord.Protocol.Framing;
 using Fjord.Protocol.Messages;
 
@@ -38,7 +39,9 @@ public sealed class CommandConfigTests(GroupNode node) : IClassFixture<GroupNode
             "g = \\t\\n\\u0041\\u00e9\\q\n" +                // escapes; \q is q
             "a = replaced\n" +                               // a later duplicate replaces the value
             "h=\\u00e9t\\u00E9";                             // no final newline
-        var entries = JavaProperties.Parse(text).ToDictionary(e => e.Key, e => e.Value);
+        // --command-config files are read by the same parser as server.properties (PropertiesFile).
+        var file = PropertiesFile.Parse(text);
+        var entries = file.ToDictionary();
         Assert.Equal("replaced", entries["a"]);
         Assert.Equal("2", entries["b"]);
         Assert.Equal("3", entries["c"]);
@@ -49,12 +52,12 @@ public sealed class CommandConfigTests(GroupNode node) : IClassFixture<GroupNode
         Assert.Equal("\t\nAéq", entries["g"]);
         Assert.Equal("été", entries["h"]);
         Assert.Equal(9, entries.Count);
-        Assert.DoesNotContain(JavaProperties.Parse(text), e => e.Key.StartsWith('#') || e.Key.StartsWith('!'));
-        Assert.Equal(4, JavaProperties.Parse(text).First(e => e.Key == "a").Line);
+        Assert.DoesNotContain(file.Entries, e => e.Key.StartsWith('#') || e.Key.StartsWith('!'));
+        Assert.Equal(4, file.Entries.First(e => e.Key == "a").Line);
 
-        var bad = Assert.Throws<FormatException>(() => JavaProperties.Parse("ok=1\nx=\\u12G4\n"));
-        Assert.Contains("line 2", bad.Message);
-        Assert.Throws<FormatException>(() => JavaProperties.Parse("x=\\u12"));
+        var bad = Assert.Throws<PropertiesFormatException>(() => PropertiesFile.Parse("ok=1\nx=\\u12G4\n"));
+        Assert.Equal(2, bad.Line);
+        Assert.Throws<PropertiesFormatException>(() => PropertiesFile.Parse("x=\\u12"));
     }
 
     [Fact]
@@ -188,7 +191,7 @@ public sealed class CommandConfigTests(GroupNode node) : IClassFixture<GroupNode
     [InlineData("sasl.mechanism=PLAIN\n", "sasl.mechanism is not supported")]
     [InlineData("ssl.truststore.location=/x.jks\n", "ssl.truststore.location is not supported")]
     [InlineData("request.timeout.ms=soon\n", "request.timeout.ms=soon is not a whole number")]
-    [InlineData("x=\\u00zz\n", "malformed \\uxxxx escape")]
+    [InlineData("x=\\u00zz\n", "malformed \\uXXXX escape")]
     public void A_bad_file_is_a_usage_error_with_a_clear_message(string text, string expected)
     {
         string config = WriteConfig($"bad-{Guid.NewGuid():N}.properties", text);
