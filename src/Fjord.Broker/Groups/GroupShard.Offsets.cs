@@ -43,13 +43,7 @@ public sealed partial class GroupShard
             long now = _nowMs();
             foreach (var o in offsets)
             {
-                string metadata = o.Metadata ?? "";
-                if (System.Text.Encoding.UTF8.GetByteCount(metadata) > _config.OffsetMetadataMaxBytes)
-                {
-                    results[(o.Topic, o.Partition)] = ErrorCode.OffsetMetadataTooLarge;
-                    continue;
-                }
-                var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, metadata, now, retentionMs >= 0 ? now + retentionMs : null);
+                if (ToCommit(o, now, retentionMs >= 0 ? now + retentionMs : null, results) is not { } committed) continue;
                 records.Add(GroupRecords.Offset(groupId, o.Topic, o.Partition, committed));
                 applied.Add(((o.Topic, o.Partition), committed, 0));
             }
@@ -84,6 +78,19 @@ public sealed partial class GroupShard
     }
 
     /// <summary>The same error for every partition of a commit (a refusal of the whole request).</summary>
+    /// <summary>The offset to store for <paramref name="o"/>, or null (and OFFSET_METADATA_TOO_LARGE in
+    /// <paramref name="results"/>) when its metadata exceeds offset.metadata.max.bytes.</summary>
+    private CommittedOffset? ToCommit(OffsetToCommit o, long now, long? expireAt, Dictionary<(string, int), ErrorCode> results)
+    {
+        string metadata = o.Metadata ?? "";
+        if (System.Text.Encoding.UTF8.GetByteCount(metadata) > _config.OffsetMetadataMaxBytes)
+        {
+            results[(o.Topic, o.Partition)] = ErrorCode.OffsetMetadataTooLarge;
+            return null;
+        }
+        return new CommittedOffset(o.Offset, o.LeaderEpoch, metadata, now, expireAt);
+    }
+
     private static Dictionary<(string, int), ErrorCode> EveryPartition(IReadOnlyList<OffsetToCommit> offsets, ErrorCode error)
     {
         var d = new Dictionary<(string, int), ErrorCode>();
@@ -153,13 +160,7 @@ public sealed partial class GroupShard
             long now = _nowMs();
             foreach (var o in offsets)
             {
-                string metadata = o.Metadata ?? "";
-                if (System.Text.Encoding.UTF8.GetByteCount(metadata) > _config.OffsetMetadataMaxBytes)
-                {
-                    results[(o.Topic, o.Partition)] = ErrorCode.OffsetMetadataTooLarge;
-                    continue;
-                }
-                var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, metadata, now, null);
+                if (ToCommit(o, now, null, results) is not { } committed) continue;
                 records.Add(GroupRecords.Offset(groupId, o.Topic, o.Partition, committed));
                 entries.Add(new PendingTxnOffset(groupId, o.Topic, o.Partition, committed, 0));
             }
