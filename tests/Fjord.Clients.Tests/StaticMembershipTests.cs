@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Fjord.Cluster.Tests;
 using Xunit.Abstractions;
 
 namespace Fjord.Clients.Tests;
@@ -376,17 +377,5 @@ internal sealed class StaticMember : IDisposable
             + string.Join('\n', lines.Count <= 60 ? lines : lines.TakeLast(60));
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(10_000);
-        }
-        catch (InvalidOperationException)
-        {
-            // never started
-        }
-        _process.Dispose();
-    }
+    public void Dispose() => ChildProcess.KillAndDispose(_process);
 }

@@ -137,17 +137,25 @@ internal sealed partial class FjordProcess : IDisposable
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int sig);
 
-    public void Dispose()
+    public void Dispose() => ChildProcess.KillAndDispose(_process);
+}
+
+/// <summary>Ending a test's child process, whatever state it is in.</summary>
+public static class ChildProcess
+{
+    /// <summary>Kills the process and its children if it still runs, waits (bounded) for it to go, and
+    /// disposes it. A process that never started is only disposed.</summary>
+    public static void KillAndDispose(Process process)
     {
         try
         {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(10_000);
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
         }
         catch (InvalidOperationException)
         {
             // never started or already gone
         }
-        _process.Dispose();
+        process.Dispose();
     }
 }

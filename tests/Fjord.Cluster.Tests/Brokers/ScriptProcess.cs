@@ -54,16 +54,5 @@ internal sealed class ScriptProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(10_000);
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        _process.Dispose();
-    }
+    public void Dispose() => ChildProcess.KillAndDispose(_process);
 }
