@@ -19,7 +19,9 @@ public sealed partial class RaftNode
     /// our log cannot serve because it starts later (answered with SnapshotId: load that snapshot),
     /// then divergence of the fetcher's log from ours (answered with DivergingEpoch and no records). A valid fetch
     /// offset of a voter is its durable end offset and may advance the high watermark. A fetch
-    /// that finds no records, did not move the high watermark and may wait is parked.
+    /// that finds no records and may wait is parked: until records arrive or its max wait passes,
+    /// and for at most <see cref="RaftConfig.HighWatermarkLingerMs"/> when it moved the high watermark
+    /// (its answer carries that news).
     /// </summary>
     private void HandleFetchRequest(RaftMessage message, FetchRequest request, long now)
     {
@@ -73,9 +75,10 @@ public sealed partial class RaftNode
 
         int maxBytes = MaxBytes(request.MaxBytes, p.PartitionMaxBytes);
         var records = ReadForFetch(p.FetchOffset, maxBytes);
-        if (records.IsEmpty && !advanced && request.MaxWaitMs > 0)
+        int wait = advanced ? Math.Min(request.MaxWaitMs, _config.HighWatermarkLingerMs) : request.MaxWaitMs;
+        if (records.IsEmpty && wait > 0)
         {
-            Park(message, p.FetchOffset, maxBytes, now + request.MaxWaitMs, now);
+            Park(message, p.FetchOffset, maxBytes, now + wait, now);
             return;
         }
         Respond(message, RaftRpc.FetchResponse(ErrorCode.None, leader.Epoch, NodeId, leader.HighWatermark ?? -1, _log.StartOffset, records,
@@ -148,7 +151,7 @@ public sealed partial class RaftNode
         _trace?.Invoke($"t={now} answered parked fetch from {fetch.Request.Source} at {fetch.FetchOffset}");
     }
 
-    /// <summary>New data, a new high watermark, or the end of leadership: every parked fetch is answered.</summary>
+    /// <summary>New data or the end of leadership: every parked fetch is answered.</summary>
     private void CompleteAllParkedFetches(long now)
     {
         if (_parked.Count == 0) return;
@@ -175,7 +178,20 @@ public sealed partial class RaftNode
     {
         AdvanceHighWatermark(leader.HighWatermark!.Value);
         CompletePendingVoterChange(now);
-        CompleteAllParkedFetches(now);
+        AnswerParkedFetchesBy(now + _config.HighWatermarkLingerMs, now);
+    }
+
+    /// <summary>A new high watermark: every parked fetch is answered by <paramref name="deadline"/>
+    /// (with whatever records have arrived by then), at once when that is now.</summary>
+    private void AnswerParkedFetchesBy(long deadline, long now)
+    {
+        if (deadline <= now)
+        {
+            CompleteAllParkedFetches(now);
+            return;
+        }
+        for (int i = 0; i < _parked.Count; i++)
+            if (_parked[i].Deadline > deadline) _parked[i] = _parked[i] with { Deadline = deadline };
     }
 
     /// <summary>Appends as leader without flushing: the leader's own progress is its flushed end

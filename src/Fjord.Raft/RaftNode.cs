@@ -56,7 +56,7 @@ public sealed partial class RaftNode
         ArgumentNullException.ThrowIfNull(clusterId);
         if (membership.StaticVoters is { IsEmpty: true }) throw new ArgumentException("the quorum needs at least one voter", nameof(membership));
         if (config.ElectionTimeoutMs <= 0 || config.FetchTimeoutMs <= 0 || config.RequestTimeoutMs <= 0 || config.ElectionBackoffMaxMs < 0
-            || config.FetchMaxWaitMs < 0 || config.FetchMaxBytes <= 0)
+            || config.FetchMaxWaitMs < 0 || config.FetchMaxBytes <= 0 || config.HighWatermarkLingerMs < 0)
             throw new ArgumentOutOfRangeException(nameof(config), $"timeouts must be positive: {config}");
 
         int nodeId = membership.NodeId;

@@ -125,8 +125,8 @@ public sealed class FetchTests
     {
         var h = Harness.Leader(epoch: 5);
         h.Now = 10;
-        // This fetch moves the high watermark (voter 2 now has the LEADER_CHANGE): answered at once.
-        var moved = Part(h.Request<FetchResponse>(2, Fetch(2, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 50)));
+        // This fetch moves the high watermark (voter 2 now has the LEADER_CHANGE); it may not wait: answered at once.
+        var moved = Part(h.Request<FetchResponse>(2, Fetch(2, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 0)));
         Assert.Equal(1, moved.HighWatermark);
 
         int first = h.Send(2, Fetch(2, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 50));
@@ -142,6 +142,54 @@ public sealed class FetchTests
         h.Node.Propose([[1, 2, 3]], 70);
         var answered = h.Drain().Single(m => m.CorrelationId == second);
         Assert.Equal([1L], Batches(Part((FetchResponse)answered.Body).Records).Select(b => b.BaseOffset));
+    }
+
+    [Fact]
+    public void A_new_high_watermark_waits_up_to_the_linger_for_records_to_go_with_it()
+    {
+        var h = Harness.Leader(epoch: 5);
+        int linger = h.Config.HighWatermarkLingerMs;
+        Assert.True(linger > 0);
+        h.Now = 10;
+        // Voter 2's fetch moves the high watermark to 1: held back, and records proposed meanwhile go with the news.
+        int moved = h.Send(2, Fetch(2, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 50));
+        Assert.Empty(h.Drain());
+        Assert.Equal(1, h.Node.HighWatermark);
+        Assert.True(h.Node.NextDeadline <= 10 + linger);
+        h.Node.Propose([[1, 2, 3]], 11);
+        var withRecords = Part((FetchResponse)h.Drain().Single(m => m.CorrelationId == moved).Body);
+        Assert.Equal(1, withRecords.HighWatermark);
+        Assert.Equal([1L], Batches(withRecords.Records).Select(b => b.BaseOffset));
+
+        // Nothing proposed: a fetch parked for its max wait (voter 2's) and the one that moves the
+        // high watermark (voter 3's; the leader has not flushed offset 1) are answered at the linger's end.
+        h.Now = 15;
+        int parked = h.Send(2, Fetch(2, 5, fetchOffset: 2, lastFetchedEpoch: 5, maxWaitMs: 50));
+        h.Now = 20;
+        int advancing = h.Send(3, Fetch(3, 5, fetchOffset: 2, lastFetchedEpoch: 5, maxWaitMs: 50));
+        Assert.Equal(2, h.Node.HighWatermark);
+        Assert.Empty(h.Drain());
+        h.PollAt(20 + linger - 1);
+        Assert.Empty(h.Drain());
+        h.PollAt(20 + linger);
+        var answers = h.Drain();
+        foreach (int correlation in new[] { parked, advancing })
+        {
+            var answer = Part((FetchResponse)answers.Single(m => m.CorrelationId == correlation).Body);
+            Assert.Equal(2, answer.HighWatermark);
+            Assert.True(answer.Records?.IsEmpty ?? true);
+        }
+    }
+
+    [Fact]
+    public void Without_a_linger_a_new_high_watermark_is_answered_at_once()
+    {
+        var h = Harness.Leader(epoch: 5, config: TestCluster.DefaultConfig with { HighWatermarkLingerMs = 0 });
+        int parked = h.Send(3, Fetch(3, 5, fetchOffset: 0, lastFetchedEpoch: 0, maxWaitMs: 50)); // voter 3 lags: no news for the HW
+        var lagging = Part((FetchResponse)h.Drain().Single(m => m.CorrelationId == parked).Body);   // (it gets the LEADER_CHANGE batch)
+        Assert.Single(Batches(lagging.Records));
+        parked = h.Send(3, Fetch(3, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 50));      // moves the HW to 1: answered
+        Assert.Equal(1, Part((FetchResponse)h.Drain().Single(m => m.CorrelationId == parked).Body).HighWatermark);
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public sealed class FlushTests
     public void Parked_fetches_are_answered_before_the_leaders_flush()
     {
         var h = Harness.Leader(epoch: 5);
-        h.Request<FetchResponse>(2, Fetch(2, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 500));   // moves the HW: answered
+        h.Request<FetchResponse>(2, Fetch(2, 5, fetchOffset: 1, lastFetchedEpoch: 5));                  // moves the HW: answered
         int parked2 = h.Send(2, Fetch(2, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 500));
         int parked3 = h.Send(3, Fetch(3, 5, fetchOffset: 1, lastFetchedEpoch: 5, maxWaitMs: 500));
         Assert.Empty(h.Drain());
