@@ -16,7 +16,12 @@ public interface IIndexEntry<TSelf> where TSelf : struct, IIndexEntry<TSelf>
 /// append path a system call per batch).
 /// </summary>
 /// <remarks>
-/// Threads: one writer (the partition's write lock), any number of lock-free readers. Readers see
+/// Threads: one writer (the partition's write lock), any number of lock-free readers, and
+/// <see cref="SyncToDisk"/> from any thread. Only the writer writes or resizes the file: a second
+/// thread writing pending entries (the background roll flush once did) races a truncation — it
+/// reads the entries and the persisted count, the writer cuts both, and it then writes entries of
+/// truncated batches back into the file and raises the persisted count over them, so the file keeps
+/// stale entries that a later clean open trusts. Readers see
 /// an immutable <see cref="Snapshot"/> (array + count): the writer only writes array slots at or
 /// past every published count, and truncation or a rebuild copies into a fresh array, so a
 /// published snapshot never changes under a reader.
@@ -106,8 +111,8 @@ internal sealed class IndexStore<T> : IDisposable where T : struct, IIndexEntry<
         Volatile.Write(ref _snapshot, new Snapshot(items, current.Count + 1));
     }
 
-    /// <summary>Writes the entries added since the last write, in one write.</summary>
-    private void WritePending()
+    /// <summary>Writes the entries added since the last write, in one write (no fsync). Writer only.</summary>
+    public void WritePending()
     {
         var current = _snapshot;
         int pending = current.Count - _persisted;
@@ -160,6 +165,13 @@ internal sealed class IndexStore<T> : IDisposable where T : struct, IIndexEntry<
         RandomAccess.FlushToDisk(_file);
         _unsynced = false;
     }
+
+    /// <summary>
+    /// fsyncs the file as it is, writing nothing (pending entries stay pending). The one method safe
+    /// outside the writer: it touches no state, so it cannot race a truncation. Throws
+    /// <see cref="ObjectDisposedException"/> once the store is closed.
+    /// </summary>
+    public void SyncToDisk() => RandomAccess.FlushToDisk(_file);
 
     /// <summary>Renames the file (it stays open; on Unix an open handle survives a rename).</summary>
     public void MoveTo(string newPath)

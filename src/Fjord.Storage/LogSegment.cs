@@ -237,13 +237,37 @@ public sealed partial class LogSegment : IDisposable
         if (largest.Timestamp >= 0) TimeIndex.MaybeAppend(largest.Timestamp, largest.Offset);
     }
 
-    /// <summary>fsyncs the log and both indexes.</summary>
+    /// <summary>fsyncs the log and both indexes (writing their pending entries first). Writer only.</summary>
     public void Flush()
     {
         ThrowIfDisposed();
         RandomAccess.FlushToDisk(_log);
         OffsetIndex.Flush();
         TimeIndex.Flush();
+    }
+
+    /// <summary>Writes both indexes' pending entries to their files, without an fsync. Writer only.</summary>
+    internal void WritePendingIndexEntries()
+    {
+        ThrowIfDisposed();
+        OffsetIndex.WritePending();
+        TimeIndex.WritePending();
+    }
+
+    /// <summary>
+    /// fsyncs the log and both index files as they are, writing nothing: the one flush that may run
+    /// outside the owning log's write lock (a roll's background flush), since it changes no file
+    /// and no state a concurrent truncation or append could race. Index entries still pending are
+    /// not made durable: the caller writes them under the lock first
+    /// (<see cref="WritePendingIndexEntries"/>). Throws <see cref="ObjectDisposedException"/> once
+    /// the segment is closed.
+    /// </summary>
+    internal void SyncToDisk()
+    {
+        ThrowIfDisposed();
+        RandomAccess.FlushToDisk(_log);
+        OffsetIndex.SyncToDisk();
+        TimeIndex.SyncToDisk();
     }
 
     /// <summary>Renames the segment's three files to carry <paramref name="marker"/> instead of the

@@ -150,6 +150,12 @@ public sealed partial class PartitionLog
     /// wait for it. Once done, the recovery point rises to <paramref name="newBaseOffset"/> — unless
     /// the log was truncated or closed meanwhile (its offsets may then hold other, unflushed data).
     /// Rolls' flushes run one after another, in order.
+    /// The background task only fsyncs (<see cref="LogSegment.SyncToDisk"/>): it never writes a file.
+    /// The segments' pending index entries are written first, here, under the lock.
+    /// A background write of them raced a truncation back into that segment (or a new log instance
+    /// on the same files after an abandoned one) and could leave entries of truncated batches in the
+    /// index file, which a later clean open trusted: reads and truncations then started scanning in
+    /// the middle of a batch.
     /// </summary>
     private void ScheduleRollFlush(long newBaseOffset)
     {
@@ -161,6 +167,9 @@ public sealed partial class PartitionLog
             long segmentEnd = i + 1 < segments.Length ? segments[i + 1].BaseOffset : long.MaxValue;
             if (segments[i].BaseOffset < newBaseOffset && segmentEnd > recoveryPoint) toFlush.Add(segments[i]);
         }
+        // Their index entries reach the files here, under the lock (a segment recovered at open may
+        // hold some too); the background task only fsyncs.
+        foreach (var segment in toFlush) segment.WritePendingIndexEntries();
         long truncations = Interlocked.Read(ref _truncations);
         var previous = _rollFlush;
         _rollFlush = Task.Run(async () =>
@@ -168,7 +177,7 @@ public sealed partial class PartitionLog
             await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             try
             {
-                foreach (var segment in toFlush) segment.Flush();
+                foreach (var segment in toFlush) segment.SyncToDisk();
             }
             catch (ObjectDisposedException)
             {

@@ -130,6 +130,12 @@ public sealed class TimeIndex : IDisposable
     }
 
     public void Flush() => _store.Flush();
+
+    /// <summary>Writes the pending entries to the file without an fsync. Writer only.</summary>
+    internal void WritePending() => _store.WritePending();
+
+    /// <summary>fsyncs the file as it is, writing nothing; safe outside the writer (see <see cref="IndexStore{T}"/>).</summary>
+    internal void SyncToDisk() => _store.SyncToDisk();
     internal void MoveTo(string newPath) => _store.MoveTo(newPath);
     public void Dispose() => _store.Dispose();
 }
